@@ -1,0 +1,50 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  PUBLIC_URL: z.string().url().optional(),
+  DATA_DIR: z.string().default('./data'),
+  DATABASE_URL: z.string().optional(),
+  OMNITALK_SECRET_KEY: z.string().optional(),
+  OMNITALK_DEMO: z.enum(['0', '1']).default('1'),
+  OMNITALK_DEMO_TOKEN: z.string().min(16).optional(),
+  OMNITALK_DEFAULT_REGION: z.string().length(2).default('RU'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string | null;
+  dataDir: string;
+  databaseUrl: string | null;
+  secretKey: string | null;
+  demo: boolean;
+  demoToken: string | null;
+  defaultRegion: string;
+  logLevel: string;
+}
+
+/** Reads and validates the environment once; a bad variable stops the process with its name. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`Invalid environment variable ${issue.path.join('.')}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: e.PUBLIC_URL ?? null,
+    dataDir: path.resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL || null,
+    secretKey: e.OMNITALK_SECRET_KEY ?? null,
+    demo: e.OMNITALK_DEMO === '1',
+    demoToken: e.OMNITALK_DEMO_TOKEN ?? null,
+    defaultRegion: e.OMNITALK_DEFAULT_REGION.toUpperCase(),
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,68 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { PGliteDialect } from './pglite-dialect.ts';
+import type { DB } from './schema.ts';
+
+export type DatabaseKind = 'pglite' | 'postgres';
+
+export interface Database {
+  db: Kysely<DB>;
+  kind: DatabaseKind;
+  /** A connection string for PostgreSQL, null on PGlite. */
+  url: string | null;
+  /** The embedded instance when kind is pglite (pg-boss and LISTEN use it directly). */
+  pglite: PGlite | null;
+  close(): Promise<void>;
+}
+
+const INT8_OID = 20;
+// Money is integer kopecks and ids are bigints; both stay far below 2^53, so numbers are safe and simpler.
+const parseInt8 = (value: string) => Number(value);
+
+export interface OpenOptions {
+  databaseUrl?: string | null;
+  /** Directory for the PGlite cluster; omitted means in memory. */
+  pgliteDir?: string | null;
+  poolSize?: number;
+}
+
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 10,
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID
+            ? parseInt8
+            : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
+    });
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    return { db, kind: 'postgres', url: options.databaseUrl, pglite: null, close: () => db.destroy() };
+  }
+  if (options.pgliteDir) fs.mkdirSync(path.resolve(options.pgliteDir), { recursive: true });
+  const pglite = new PGlite({
+    dataDir: options.pgliteDir ? path.resolve(options.pgliteDir) : undefined,
+    parsers: { [INT8_OID]: parseInt8 },
+  });
+  await pglite.waitReady;
+  const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
+  return {
+    db,
+    kind: 'pglite',
+    url: null,
+    pglite,
+    close: async () => {
+      await db.destroy();
+      await pglite.close();
+    },
+  };
+}
+
+export async function ping(db: Kysely<DB>): Promise<void> {
+  await sql`select 1`.execute(db);
+}

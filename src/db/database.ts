@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
+import { lockDataDir } from './pglite-lock.ts';
 import type { DB } from './schema.ts';
 
 export type DatabaseKind = 'pglite' | 'postgres';
@@ -44,7 +45,11 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     return { db, kind: 'postgres', url: options.databaseUrl, pglite: null, close: () => db.destroy() };
   }
-  if (options.pgliteDir) fs.mkdirSync(path.resolve(options.pgliteDir), { recursive: true });
+  let unlock = () => {};
+  if (options.pgliteDir) {
+    fs.mkdirSync(path.resolve(options.pgliteDir), { recursive: true });
+    unlock = lockDataDir(path.resolve(options.pgliteDir));
+  }
   const pglite = new PGlite({
     dataDir: options.pgliteDir ? path.resolve(options.pgliteDir) : undefined,
     parsers: { [INT8_OID]: parseInt8 },
@@ -59,6 +64,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     close: async () => {
       await db.destroy();
       await pglite.close();
+      unlock();
     },
   };
 }

@@ -53,6 +53,8 @@ export interface ContactsTable {
   vars: Json<Record<string, string>>;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** The import that last wrote this contact (see 0002_contacts_import.sql). */
+  last_import_id: number | null;
 }
 
 export interface ContactGroupsTable {
@@ -89,6 +91,7 @@ export interface ImportsTable {
   status: ImportStatus;
   total_rows: Generated<number>;
   imported_rows: Generated<number>;
+  created_rows: Generated<number>;
   error_rows: Generated<number>;
   duplicate_rows: Generated<number>;
   error: string | null;
@@ -132,7 +135,7 @@ export interface ReservationsTable {
   id: Id;
   account_id: number;
   key: string;
-  channel: string;
+  channel: PricedChannel;
   kind: Generated<string>;
   amount: number;
   status: ReservationStatus;
@@ -140,7 +143,13 @@ export interface ReservationsTable {
   settled_at: Timestamp | null;
 }
 
+export interface InstallSettingsTable {
+  key: string;
+  value: string;
+}
+
 export interface DB {
+  install_settings: InstallSettingsTable;
   accounts: AccountsTable;
   users: UsersTable;
   sessions: SessionsTable;

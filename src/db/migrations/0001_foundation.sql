@@ -149,3 +149,9 @@ insert into price_list (account_id, channel, kind, price) values
   (null, 'ok', 'message', 100),
   (null, 'whatsapp', 'message', 400),
   (null, 'call_password', 'message', 70);
+
+-- Install-wide settings (e.g. the demo credentials, sealed with the secrets key).
+create table install_settings (
+  key text primary key,
+  value text not null
+);

@@ -1,0 +1,59 @@
+import crypto from 'node:crypto';
+import type { AppContext } from '../http/context.ts';
+import { createAccount, createApiToken, createUser, findAccountByName } from './accounts.ts';
+
+export const DEMO_ACCOUNT = 'Demo';
+export const DEMO_EMAIL = 'demo@omnitalk.local';
+const SETTING = 'demo_credentials';
+
+export interface DemoCredentials {
+  accountId: number;
+  email: string;
+  password: string;
+  token: string;
+  created: boolean;
+}
+
+/**
+ * Creates the demo account on first start: an owner who is also the install's platform admin, a
+ * random password and an API token (OMNITALK_DEMO_TOKEN when given). The credentials are kept sealed
+ * with the secrets key so later starts can print them again.
+ */
+export async function ensureDemoAccount(
+  ctx: AppContext,
+  fixedToken: string | null,
+): Promise<DemoCredentials> {
+  const stored = await ctx.db
+    .selectFrom('install_settings')
+    .select('value')
+    .where('key', '=', SETTING)
+    .executeTakeFirst();
+  const existing = await findAccountByName(ctx.db, DEMO_ACCOUNT);
+  if (stored && existing) {
+    const creds = JSON.parse(ctx.secrets.decrypt(stored.value, SETTING)) as Omit<DemoCredentials, 'created'>;
+    return { ...creds, created: false };
+  }
+  const password = crypto.randomBytes(9).toString('base64url');
+  const creds = await ctx.db.transaction().execute(async (trx) => {
+    const account = existing ?? (await createAccount(trx, ctx.clock, DEMO_ACCOUNT));
+    await createUser(trx, ctx.clock, {
+      accountId: account.id,
+      email: DEMO_EMAIL,
+      password,
+      role: 'owner',
+      name: 'Demo owner',
+      isPlatformAdmin: true,
+    });
+    const { token } = await createApiToken(trx, ctx.clock, account.id, {
+      name: 'demo',
+      ...(fixedToken ? { token: fixedToken } : {}),
+    });
+    const value = { accountId: account.id, email: DEMO_EMAIL, password, token };
+    await trx
+      .insertInto('install_settings')
+      .values({ key: SETTING, value: ctx.secrets.encrypt(JSON.stringify(value), SETTING) })
+      .execute();
+    return value;
+  });
+  return { ...creds, created: true };
+}

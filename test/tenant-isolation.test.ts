@@ -1,0 +1,286 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createUser } from '../src/accounts/accounts.ts';
+import { createTenant, startTestApp, type Tenant, type TestApp } from './support/app.ts';
+import { backends } from './support/db.ts';
+
+/**
+ * Walks every registered route with a second account's credentials (API token and owner session) and
+ * proves it can neither read nor change the first account's data. A route missing from `probes` fails
+ * the test, so every new route must say how it is probed.
+ */
+interface Fixture {
+  contactId: number;
+  groupId: number;
+  tokenId: number;
+  operatorId: number;
+  stopPhone: string;
+  importId: number;
+  accountId: number;
+}
+
+type Probe =
+  | { kind: 'public' } // no tenant data behind it
+  | { kind: 'list'; url?: (a: Fixture) => string } // B reads its own list; A's markers must not show
+  | { kind: 'foreign'; url: (a: Fixture) => string; body?: (a: Fixture) => unknown } // B names A's object: 4xx
+  | { kind: 'create'; body: (a: Fixture) => unknown } // B creates its own object while naming A's ids
+  | { kind: 'admin'; url?: (a: Fixture) => string; body?: (a: Fixture) => unknown }; // platform admins only
+
+const MARK = 'ALPHA-PRIVATE-7731';
+
+const probes: Record<string, Probe> = {
+  'POST /api/v1/auth/login': { kind: 'public' },
+  'POST /api/v1/auth/logout': { kind: 'public' },
+  'GET /api/v1/me': { kind: 'list' },
+  'GET /api/v1/tokens': { kind: 'list' },
+  'POST /api/v1/tokens': { kind: 'create', body: () => ({ name: 'b-token' }) },
+  'DELETE /api/v1/tokens/:id': { kind: 'foreign', url: (a) => `/api/v1/tokens/${a.tokenId}` },
+  'GET /api/v1/users': { kind: 'list' },
+  'POST /api/v1/users': {
+    kind: 'create',
+    body: () => ({ email: 'b-op@example.com', password: 'b-operator-pass', role: 'operator' }),
+  },
+  'DELETE /api/v1/users/:id': { kind: 'foreign', url: (a) => `/api/v1/users/${a.operatorId}` },
+  'GET /api/v1/contacts': { kind: 'list', url: (a) => `/api/v1/contacts?q=${MARK}&group_id=${a.groupId}` },
+  'POST /api/v1/contacts': {
+    kind: 'create',
+    body: (a) => ({ phone: '+79990000001', group_ids: [a.groupId] }),
+  },
+  'GET /api/v1/contacts/:id': { kind: 'foreign', url: (a) => `/api/v1/contacts/${a.contactId}` },
+  'PATCH /api/v1/contacts/:id': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/contacts/${a.contactId}`,
+    body: () => ({ name: 'hacked' }),
+  },
+  'DELETE /api/v1/contacts/:id': { kind: 'foreign', url: (a) => `/api/v1/contacts/${a.contactId}` },
+  'GET /api/v1/groups': { kind: 'list' },
+  'POST /api/v1/groups': { kind: 'create', body: () => ({ name: `${MARK}-group` }) },
+  'GET /api/v1/groups/:id': { kind: 'foreign', url: (a) => `/api/v1/groups/${a.groupId}` },
+  'PATCH /api/v1/groups/:id': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/groups/${a.groupId}`,
+    body: () => ({ name: 'hacked' }),
+  },
+  'DELETE /api/v1/groups/:id': { kind: 'foreign', url: (a) => `/api/v1/groups/${a.groupId}` },
+  'POST /api/v1/groups/:id/members': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/groups/${a.groupId}/members`,
+    body: (a) => ({ contact_ids: [a.contactId] }),
+  },
+  'DELETE /api/v1/groups/:id/members': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/groups/${a.groupId}/members`,
+    body: (a) => ({ contact_ids: [a.contactId] }),
+  },
+  'GET /api/v1/stop-list': { kind: 'list' },
+  'POST /api/v1/stop-list': { kind: 'create', body: (a) => ({ phone: a.stopPhone, source: 'manual' }) },
+  'GET /api/v1/stop-list/check': {
+    kind: 'list',
+    url: (a) => `/api/v1/stop-list/check?phone=${encodeURIComponent(a.stopPhone)}`,
+  },
+  'DELETE /api/v1/stop-list/:phone': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/stop-list/${encodeURIComponent(a.stopPhone)}`,
+  },
+  'GET /api/v1/imports': { kind: 'list' },
+  'POST /api/v1/imports': { kind: 'public' }, // multipart upload; creates only the caller's own import (tested in import tests)
+  'GET /api/v1/imports/:id': { kind: 'foreign', url: (a) => `/api/v1/imports/${a.importId}` },
+  'GET /api/v1/imports/:id/errors': { kind: 'foreign', url: (a) => `/api/v1/imports/${a.importId}/errors` },
+  'POST /api/v1/imports/:id/start': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/imports/${a.importId}/start`,
+    body: (a) => ({ group_id: a.groupId }),
+  },
+  'GET /api/v1/balance': { kind: 'list' },
+  'GET /api/v1/ledger': { kind: 'list' },
+  'GET /api/v1/prices': { kind: 'list' },
+  'GET /api/v1/admin/accounts': { kind: 'admin' },
+  'POST /api/v1/admin/accounts/:id/topup': {
+    kind: 'admin',
+    url: (a) => `/api/v1/admin/accounts/${a.accountId}/topup`,
+    body: () => ({ amount: 100 }),
+  },
+  'PUT /api/v1/admin/prices': {
+    kind: 'admin',
+    body: (a) => ({ account_id: a.accountId, channel: 'sms', price: 1 }),
+  },
+  'GET /api/openapi.json': { kind: 'public' },
+  'GET /healthz': { kind: 'public' },
+  'GET /metrics': { kind: 'public' },
+};
+
+const isPublicPrefix = (url: string) => url.startsWith('/api/docs');
+
+describe.each(backends)('tenant isolation on $name', (backend) => {
+  let t: TestApp;
+  let a: Tenant;
+  let b: Tenant;
+  let fixture: Fixture;
+  const routes: { method: string; url: string }[] = [];
+
+  const snapshot = async () => {
+    const db = t.ctx.db;
+    const id = a.accountId;
+    return {
+      account: await db.selectFrom('accounts').selectAll().where('id', '=', id).execute(),
+      contacts: await db
+        .selectFrom('contacts')
+        .selectAll()
+        .where('account_id', '=', id)
+        .orderBy('id')
+        .execute(),
+      groups: await db
+        .selectFrom('contact_groups')
+        .selectAll()
+        .where('account_id', '=', id)
+        .orderBy('id')
+        .execute(),
+      members: await db
+        .selectFrom('contact_group_members')
+        .innerJoin('contact_groups', 'contact_groups.id', 'contact_group_members.group_id')
+        .select(['group_id', 'contact_id'])
+        .where('contact_groups.account_id', '=', id)
+        .orderBy('group_id')
+        .orderBy('contact_id')
+        .execute(),
+      stop: await db
+        .selectFrom('stop_list')
+        .selectAll()
+        .where('account_id', '=', id)
+        .orderBy('phone')
+        .execute(),
+      tokens: await db
+        .selectFrom('api_tokens')
+        .select(['id', 'revoked_at'])
+        .where('account_id', '=', id)
+        .orderBy('id')
+        .execute(),
+      users: await db
+        .selectFrom('users')
+        .select(['id', 'email', 'role'])
+        .where('account_id', '=', id)
+        .orderBy('id')
+        .execute(),
+      imports: await db
+        .selectFrom('imports')
+        .selectAll()
+        .where('account_id', '=', id)
+        .orderBy('id')
+        .execute(),
+      ledger: await db.selectFrom('ledger').selectAll().where('account_id', '=', id).orderBy('id').execute(),
+      prices: await db
+        .selectFrom('price_list')
+        .selectAll()
+        .where('account_id', '=', id)
+        .orderBy('id')
+        .execute(),
+    };
+  };
+
+  beforeAll(async () => {
+    t = await startTestApp(backend, {
+      onRoute: (r) => routes.push(...[r.method].flat().map((method) => ({ method, url: r.url }))),
+    });
+    a = await createTenant(t.ctx, `Alpha ${MARK}`);
+    b = await createTenant(t.ctx);
+    const api = (method: 'POST' | 'GET', url: string, payload?: object) =>
+      t.app.inject({ method, url, headers: a.auth, ...(payload && { payload }) });
+    const group = (await api('POST', '/api/v1/groups', { name: `${MARK} group` })).json();
+    const contact = (
+      await api('POST', '/api/v1/contacts', {
+        phone: '+79161112233',
+        email: 'alpha-private@example.com',
+        name: MARK,
+        vars: { secret: MARK },
+        group_ids: [group.id],
+      })
+    ).json();
+    const token = (await api('POST', '/api/v1/tokens', { name: MARK })).json();
+    const operator = await createUser(t.ctx.db, t.ctx.clock, {
+      accountId: a.accountId,
+      email: 'alpha-operator@example.com',
+      password: 'alpha-operator',
+      role: 'operator',
+      name: MARK,
+    });
+    await api('POST', '/api/v1/stop-list', { phone: '+79167778899', reason: MARK });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iso-'));
+    const file = path.join(dir, 'a.csv');
+    fs.writeFileSync(file, `phone,name\n+79160000000,${MARK}\n`);
+    const form = new FormData();
+    form.append('file', new Blob([fs.readFileSync(file)]), `${MARK}.csv`);
+    const upload = await fetch(
+      await t.app.listen({ port: 0, host: '127.0.0.1' }).then((u) => `${u}/api/v1/imports`),
+      {
+        method: 'POST',
+        headers: a.auth,
+        body: form,
+      },
+    );
+    const imported = (await upload.json()) as { id: number };
+    await t.ctx.db.updateTable('accounts').set({ balance: 500 }).where('id', '=', a.accountId).execute();
+    fixture = {
+      contactId: contact.id,
+      groupId: group.id,
+      tokenId: token.id,
+      operatorId: operator.id,
+      stopPhone: '+79167778899',
+      importId: imported.id,
+      accountId: a.accountId,
+    };
+  });
+  afterAll(() => t.close());
+
+  it('classifies every registered route', () => {
+    const unknown = routes
+      .filter((r) => r.method !== 'HEAD' && !isPublicPrefix(r.url))
+      .map((r) => `${r.method} ${r.url}`)
+      .filter((key) => !(key in probes));
+    expect(unknown).toEqual([]);
+  });
+
+  it.each(['token', 'session'] as const)(
+    "a second account's %s neither reads nor changes the first account's data",
+    async (via) => {
+      const before = await snapshot();
+      let headers: Record<string, string> = b.auth;
+      if (via === 'session') {
+        const login = await t.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/login',
+          payload: { email: b.ownerEmail, password: b.ownerPassword },
+        });
+        headers = {
+          cookie: `omnitalk_session=${login.cookies.find((c) => c.name === 'omnitalk_session')!.value}`,
+        };
+      }
+      const seen = new Set<string>();
+      for (const route of routes) {
+        const key = `${route.method} ${route.url}`;
+        if (route.method === 'HEAD' || isPublicPrefix(route.url) || seen.has(key)) continue;
+        seen.add(key);
+        const probe = probes[key]!;
+        if (probe.kind === 'public') continue;
+        const url = 'url' in probe && probe.url ? probe.url(fixture) : route.url;
+        const body = 'body' in probe && probe.body ? (probe.body(fixture) as object) : undefined;
+        const res = await t.app.inject({
+          method: route.method as 'GET',
+          url,
+          headers,
+          ...(body && { payload: body }),
+        });
+        const context = `${key} via ${via}: ${res.statusCode} ${res.body.slice(0, 200)}`;
+        expect(res.body, context).not.toContain(MARK);
+        expect(res.body, context).not.toContain('alpha-private@example.com');
+        if (probe.kind === 'foreign') expect([403, 404], context).toContain(res.statusCode);
+        if (probe.kind === 'admin') expect(res.statusCode, context).toBe(403);
+        if (probe.kind === 'list') expect(res.statusCode, context).toBe(200);
+        if (probe.kind === 'create') expect(res.statusCode, context).toBeLessThan(500);
+      }
+      expect(seen.size).toBeGreaterThan(20);
+      expect(await snapshot()).toEqual(before);
+    },
+  );
+});

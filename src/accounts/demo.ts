@@ -1,10 +1,13 @@
 import crypto from 'node:crypto';
+import { topUp } from '../billing/ledger.ts';
 import type { AppContext } from '../http/context.ts';
 import { createAccount, createApiToken, createUser, findAccountByName } from './accounts.ts';
 
 export const DEMO_ACCOUNT = 'Demo';
 export const DEMO_EMAIL = 'demo@omnitalk.local';
 const SETTING = 'demo_credentials';
+/** 1,000 RUB so sandbox mailings can run out of the box. */
+export const DEMO_BALANCE = 100_000;
 
 export interface DemoCredentials {
   accountId: number;
@@ -48,6 +51,9 @@ export async function ensureDemoAccount(
       name: 'demo',
       ...(fixedToken ? { token: fixedToken } : {}),
     });
+    if (!existing) {
+      await topUp(trx, ctx.clock, { accountId: account.id, amount: DEMO_BALANCE, description: 'Demo balance' });
+    }
     const value = { accountId: account.id, email: DEMO_EMAIL, password, token };
     await trx
       .insertInto('install_settings')

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { DB } from '../db/schema.ts';
+import type { DB } from './schema.ts';
 
 /**
  * Runs `work` in a transaction: the caller's when `db` already is one (so billing composes into a

@@ -148,6 +148,112 @@ export interface InstallSettingsTable {
   value: string;
 }
 
+
+export type MailingStatus = 'draft' | 'on_moderation' | 'scheduled' | 'running' | 'paused' | 'completed' | 'cancelled';
+
+export interface SchemesTable {
+  id: Id;
+  account_id: number;
+  name: string;
+  definition: Json<unknown>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface MailingsTable {
+  id: Id;
+  account_id: number;
+  name: Generated<string>;
+  status: MailingStatus;
+  settings: Json<Record<string, unknown>>;
+  tags: ColumnType<string[], string[] | undefined, string[]>;
+  replies_to_chat: Generated<boolean>;
+  start_at: Timestamp | null;
+  smooth_until: Timestamp | null;
+  source_mailing_id: number | null;
+  recipients_total: Generated<number>;
+  created_at: Timestamp;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  refund_requested_at: Timestamp | null;
+  refunded_amount: Generated<number>;
+}
+
+export interface MailingVariantsTable {
+  mailing_id: number;
+  variant: number;
+  label: string;
+  percent: number;
+  scheme: Json<unknown>;
+}
+
+export type RecipientState = 'send' | 'sending' | 'waiting' | 'delay' | 'done';
+export type RecipientEndReason = 'goal' | 'finished' | 'cancelled';
+
+export interface MailingRecipientsTable {
+  id: Id;
+  mailing_id: number;
+  account_id: number;
+  contact_id: number | null;
+  phone: string;
+  timezone: string | null;
+  vars: Json<Record<string, string>>;
+  variant: Generated<number>;
+  block_id: string;
+  step: Generated<number>;
+  attempt: Generated<number>;
+  state: RecipientState;
+  due_at: Timestamp | null;
+  entered_at: Timestamp;
+  message_id: number | null;
+  end_reason: RecipientEndReason | null;
+  finished_at: Timestamp | null;
+}
+
+export type MessageState = 'queued' | 'submitted' | 'failed';
+
+export interface MessagesTable {
+  id: Id;
+  account_id: number;
+  mailing_id: number;
+  recipient_id: number;
+  variant: Generated<number>;
+  block_id: string;
+  step: number;
+  attempt: Generated<number>;
+  channel: 'sms' | 'viber' | 'voice' | 'vk' | 'ok';
+  idempotency_key: string;
+  phone: string;
+  state: MessageState;
+  statuses: ColumnType<string[], string[] | undefined, string[]>;
+  final_status: string | null;
+  error_reason: string | null;
+  replies: ColumnType<string[], string[] | undefined, string[]>;
+  ivr_digits: ColumnType<string[], string[] | undefined, string[]>;
+  cost: Generated<number>;
+  refunded: Generated<boolean>;
+  provider: string | null;
+  provider_message_id: string | null;
+  link_id: string | null;
+  created_at: Timestamp;
+  sent_at: Timestamp | null;
+  status_at: Timestamp | null;
+  decided_at: Timestamp | null;
+}
+
+export interface ProviderEventsTable {
+  id: Id;
+  provider: string;
+  provider_message_id: string;
+  kind: 'status' | 'reply' | 'ivr';
+  status: string | null;
+  text: string | null;
+  digits: string | null;
+  occurs_at: Timestamp;
+  received_at: Timestamp;
+  processed_at: Timestamp | null;
+}
+
 export interface DB {
   install_settings: InstallSettingsTable;
   accounts: AccountsTable;
@@ -163,4 +269,10 @@ export interface DB {
   price_list: PriceListTable;
   ledger: LedgerTable;
   reservations: ReservationsTable;
+  schemes: SchemesTable;
+  mailings: MailingsTable;
+  mailing_variants: MailingVariantsTable;
+  mailing_recipients: MailingRecipientsTable;
+  messages: MessagesTable;
+  provider_events: ProviderEventsTable;
 }

@@ -205,6 +205,7 @@ export interface MailingRecipientsTable {
   state: RecipientState;
   due_at: Timestamp | null;
   entered_at: Timestamp;
+  first_sent_at: Timestamp | null;
   message_id: number | null;
   end_reason: RecipientEndReason | null;
   finished_at: Timestamp | null;

@@ -64,6 +64,8 @@ create table mailing_recipients (
   state text not null check (state in ('send', 'sending', 'waiting', 'delay', 'done')),
   due_at timestamptz,
   entered_at timestamptz not null,
+  -- When the current send block's first attempt went out: its decision time counts from here, across redials.
+  first_sent_at timestamptz,
   message_id bigint,
   end_reason text check (end_reason in ('goal', 'finished', 'cancelled')),
   finished_at timestamptz,

@@ -8,7 +8,11 @@ import type { Clock } from '../../shared/clock.ts';
  * Events are stored first (one statement for the batch) and applied to messages by the engine in
  * batches, so a burst of receipts never holds a webhook request open.
  */
-export async function ingestProviderEvents(db: Kysely<DB>, clock: Clock, events: ProviderEvent[]): Promise<number> {
+export async function ingestProviderEvents(
+  db: Kysely<DB>,
+  clock: Clock,
+  events: ProviderEvent[],
+): Promise<number> {
   if (events.length === 0) return 0;
   const receivedAt = clock.now();
   await sql`

@@ -33,16 +33,48 @@ describe('secrets never reach the logs', () => {
     const app = await buildApp(ctx, { rateLimit: false });
     try {
       const account = await createAccount(ctx.db, clock, 'Logs');
-      await createUser(ctx.db, clock, { accountId: account.id, email: 'l@example.com', password: 'super-secret-pw', role: 'owner' });
+      await createUser(ctx.db, clock, {
+        accountId: account.id,
+        email: 'l@example.com',
+        password: 'super-secret-pw',
+        role: 'owner',
+      });
       const { token } = await createApiToken(ctx.db, clock, account.id);
-      await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'l@example.com', password: 'super-secret-pw' } });
-      await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'l@example.com', password: 'wrong-secret-pw' } });
-      await app.inject({ method: 'GET', url: '/api/v1/contacts', headers: { authorization: `Bearer ${token}` } });
-      await app.inject({ method: 'GET', url: '/api/v1/contacts', headers: { authorization: `Bearer ${token}x` } });
-      logger.info({ password: 'direct-pw', token: 'direct-token', settings: { apiKey: 'k-123', secret: 's-456' } }, 'explicit');
+      await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { email: 'l@example.com', password: 'super-secret-pw' },
+      });
+      await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { email: 'l@example.com', password: 'wrong-secret-pw' },
+      });
+      await app.inject({
+        method: 'GET',
+        url: '/api/v1/contacts',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      await app.inject({
+        method: 'GET',
+        url: '/api/v1/contacts',
+        headers: { authorization: `Bearer ${token}x` },
+      });
+      logger.info(
+        { password: 'direct-pw', token: 'direct-token', settings: { apiKey: 'k-123', secret: 's-456' } },
+        'explicit',
+      );
       const all = lines.join('');
       expect(lines.length).toBeGreaterThan(4);
-      for (const secret of ['super-secret-pw', 'wrong-secret-pw', token, 'direct-pw', 'direct-token', 'k-123', 's-456']) {
+      for (const secret of [
+        'super-secret-pw',
+        'wrong-secret-pw',
+        token,
+        'direct-pw',
+        'direct-token',
+        'k-123',
+        's-456',
+      ]) {
         expect(all).not.toContain(secret);
       }
       expect(all).toContain('[redacted]');

@@ -27,9 +27,7 @@ export interface CascadeWorld {
   ): Promise<
     { phone: string; state: string; end_reason: string | null; block_id: string; variant: number }[]
   >;
-  messages(
-    mailingId: number,
-  ): Promise<
+  messages(mailingId: number): Promise<
     {
       phone: string;
       block_id: string;

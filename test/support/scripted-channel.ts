@@ -24,7 +24,6 @@ export type Script = { error: ErrorReason } | ScriptStep[];
 export class ScriptedProvider {
   readonly calls: OutboundMessage[] = [];
   readonly accepted = new Map<string, string>();
-  private readonly scripts = new Map<string, Script>();
   /** Scripts per attempt: the n-th message to a phone on a channel takes the n-th script (last one repeats). */
   private readonly sequences = new Map<string, Script[]>();
   private readonly seen = new Map<string, number>();
@@ -52,7 +51,7 @@ export class ScriptedProvider {
           const id = `${channel}:${m.to}`;
           const n = this.seen.get(id) ?? 0;
           this.seen.set(id, n + 1);
-          const seq = this.sequences.get(id) ?? this.scripts.get(id) ?? [[]];
+          const seq: Script[] = this.sequences.get(id) ?? [[]];
           const script = seq[Math.min(n, seq.length - 1)]!;
           if (!Array.isArray(script)) {
             results.push({ key: m.key, ok: false, error: script.error, message: 'scripted failure' });

@@ -255,7 +255,29 @@ export interface ProviderEventsTable {
   processed_at: Timestamp | null;
 }
 
+/** Sandbox channel providers remember what they accepted, by idempotency key (src/channels/sandbox). */
+export interface SandboxSubmissionsTable {
+  idempotency_key: string;
+  provider: string;
+  provider_message_id: string;
+  account_id: number;
+  created_at: Timestamp;
+}
+
+/** An account's sandbox behaviour (src/channels/sandbox/settings.ts); no row = defaults. */
+export interface SandboxSettingsTable {
+  account_id: number;
+  settings: Json<unknown>;
+  updated_at: Timestamp;
+}
+
+export interface EngineClockTable {
+  id: number;
+  now: Timestamp;
+}
+
 export interface DB {
+  engine_clock: EngineClockTable;
   install_settings: InstallSettingsTable;
   accounts: AccountsTable;
   users: UsersTable;
@@ -276,4 +298,6 @@ export interface DB {
   mailing_recipients: MailingRecipientsTable;
   messages: MessagesTable;
   provider_events: ProviderEventsTable;
+  sandbox_submissions: SandboxSubmissionsTable;
+  sandbox_settings: SandboxSettingsTable;
 }

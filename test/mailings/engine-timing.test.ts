@@ -260,7 +260,7 @@ describe.each(backends)('cascade timing, money and control on $name', (backend) 
     w.clock.advance(7_200_000);
     await w.engine.drain();
     expect((await w.messages(id)).filter((m) => m.block_id === 'b')).toHaveLength(0);
-    expect(await w.engine.nextDueAt(id)).toBeNull();
+    expect(await w.engine.nextDueAt({ mailingId: id })).toBeNull();
     await changeMailingState(w.db, w.clock, w.accountId, id, 'resume');
     await w.engine.drain();
     expect((await w.messages(id)).filter((m) => m.block_id === 'b')).toHaveLength(2);

@@ -139,3 +139,10 @@ create table sandbox_settings (
   updated_at timestamptz not null
 );
 create index mailing_recipients_active_idx on mailing_recipients(mailing_id) where state <> 'done';
+
+-- A virtual "now" shared by every worker of a fast-clock run (simulations, benchmarks, crash tests):
+-- idle workers move it forward to the next due moment instead of sleeping.
+create table engine_clock (
+  id int primary key check (id = 1),
+  now timestamptz not null
+);

@@ -91,19 +91,30 @@ export class CascadeEngine {
     return total;
   }
 
-  /** The earliest moment anything becomes due (for fast clocks and for sleeping); null when idle for good. */
-  async nextDueAt(mailingId?: number): Promise<Date | null> {
+  /**
+   * The earliest moment anything becomes due (for fast clocks and for sleeping); null when nothing is
+   * left. With `leasesLast`, expired-send leases count only when nothing else is pending, so a fast clock
+   * never jumps past a send another worker is still making (after a crash the lease still expires).
+   */
+  async nextDueAt(options: { mailingId?: number; leasesLast?: boolean } = {}): Promise<Date | null> {
+    const { mailingId, leasesLast } = options;
     const filter = mailingId === undefined ? sql`` : sql`and r.mailing_id = ${mailingId}`;
     const mfilter = mailingId === undefined ? sql`` : sql`and id = ${mailingId}`;
+    const states = leasesLast ? sql`r.state not in ('done', 'sending')` : sql`r.state <> 'done'`;
     const result = await sql<{ at: Date | null }>`
       select least(
         (select min(r.due_at) from mailing_recipients r join mailings m on m.id = r.mailing_id
-          where r.state <> 'done' and m.status = 'running' ${filter}),
+          where ${states} and m.status = 'running' ${filter}),
         (select min(occurs_at) from provider_events where processed_at is null),
         (select min(start_at) from mailings where status = 'scheduled' ${mfilter})
       ) as at`.execute(this.deps.db);
     const at = result.rows[0]?.at;
-    return at ? new Date(at) : null;
+    if (at) return new Date(at);
+    if (!leasesLast) return null;
+    const lease = await sql<{ at: Date | null }>`select min(r.due_at) as at from mailing_recipients r
+      join mailings m on m.id = r.mailing_id where r.state = 'sending' and m.status = 'running' ${filter}`.execute(this.deps.db);
+    const leaseAt = lease.rows[0]?.at;
+    return leaseAt ? new Date(leaseAt) : null;
   }
 
   private now(): Date {

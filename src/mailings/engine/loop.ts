@@ -1,18 +1,26 @@
 import type { Logger } from 'pino';
 import { CascadeEngine, type EngineDeps, idleTick } from './engine.ts';
+import { SharedFastClock } from './fast-clock.ts';
 
 export interface EngineLoop {
   engine: CascadeEngine;
+  /** Resolves when the loop ends: after stop(), or when `untilIdle` and nothing is left. */
+  done: Promise<void>;
   stop(): Promise<void>;
 }
 
 /**
  * Runs the engine in a worker: tick while there is work, otherwise sleep until the next due moment (at
- * most `maxSleepMs`, so work created by other processes is picked up soon).
+ * most `maxSleepMs`, so work created by other processes is picked up soon). With a SharedFastClock the
+ * idle worker moves the shared time to the next due moment instead of sleeping.
  */
-export function startEngineLoop(deps: EngineDeps & { logger: Logger }, options: { maxSleepMs?: number } = {}): EngineLoop {
+export function startEngineLoop(
+  deps: EngineDeps & { logger: Logger },
+  options: { maxSleepMs?: number; untilIdle?: boolean; onTick?: () => void | Promise<void> } = {},
+): EngineLoop {
   const engine = new CascadeEngine(deps);
   const maxSleep = options.maxSleepMs ?? 1000;
+  const fast = deps.clock instanceof SharedFastClock ? deps.clock : null;
   let stopped = false;
   let wake: (() => void) | null = null;
   const sleep = (ms: number) =>
@@ -26,11 +34,22 @@ export function startEngineLoop(deps: EngineDeps & { logger: Logger }, options: 
   const done = (async () => {
     while (!stopped) {
       try {
+        if (fast) await fast.refresh();
         const r = await engine.tick();
+        await options.onTick?.();
         if (!idleTick(r)) continue;
-        const next = await engine.nextDueAt();
-        const wait = next ? Math.max(0, next.getTime() - deps.clock.now().getTime()) : maxSleep;
-        await sleep(Math.min(Math.max(wait, 50), maxSleep));
+        const next = await engine.nextDueAt({ leasesLast: Boolean(fast) });
+        if (!next) {
+          if (options.untilIdle) return;
+          await sleep(maxSleep);
+          continue;
+        }
+        if (fast) {
+          await fast.advanceTo(next);
+          continue;
+        }
+        const wait = Math.max(0, next.getTime() - deps.clock.now().getTime());
+        await sleep(Math.min(Math.max(wait, 20), maxSleep));
       } catch (err) {
         deps.logger.error({ err }, 'engine tick failed');
         await sleep(maxSleep);
@@ -39,6 +58,7 @@ export function startEngineLoop(deps: EngineDeps & { logger: Logger }, options: 
   })();
   return {
     engine,
+    done,
     async stop() {
       stopped = true;
       wake?.();

@@ -1,15 +1,20 @@
 import { Command, Option } from 'commander';
 import { createAccount, createApiToken, createUser, requireAccountByName } from '../accounts/accounts.ts';
 import { DEMO_ACCOUNT, ensureDemoAccount } from '../accounts/demo.ts';
+import { topUp } from '../billing/ledger.ts';
+import { channelAdapters } from '../channels/registry.ts';
 import { loadConfig } from '../config/config.ts';
 import { migrate } from '../db/migrate.ts';
 import { buildApp } from '../http/app.ts';
 import type { AppContext } from '../http/context.ts';
+import { SharedFastClock } from '../mailings/engine/fast-clock.ts';
+import { startEngineLoop } from '../mailings/engine/loop.ts';
 import { openRuntime } from '../runtime.ts';
 import { AppError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { startWorker } from '../worker/worker.ts';
 import { contactsImportCommand } from './contacts-import.ts';
+import { mailingRunCommand } from './mailing-run.ts';
 
 type Role = 'start' | 'server' | 'worker';
 
@@ -18,9 +23,15 @@ function print(json: boolean, value: Record<string, unknown>, text: string): voi
 }
 
 /** Runs a CLI verb against a migrated runtime with quiet logs, closing the database afterwards. */
-async function withRuntime<T>(fn: (ctx: AppContext) => Promise<T>): Promise<T> {
+async function withRuntime<T>(
+  fn: (ctx: AppContext) => Promise<T>,
+  options: { migrate?: boolean } = {},
+): Promise<T> {
   const config = loadConfig();
-  const ctx = await openRuntime(config, { logger: createLogger(process.env.LOG_LEVEL ?? 'warn') });
+  const ctx = await openRuntime(config, {
+    logger: createLogger(process.env.LOG_LEVEL ?? 'warn'),
+    migrate: options.migrate,
+  });
   try {
     return await fn(ctx);
   } finally {
@@ -63,6 +74,9 @@ async function runRole(role: Role): Promise<void> {
   if (role !== 'server') {
     const worker = startWorker(ctx);
     stops.unshift(() => worker.stop());
+    const clock = config.fastClock ? await SharedFastClock.open(ctx.db, ctx.clock.now()) : ctx.clock;
+    const engine = startEngineLoop({ db: ctx.db, clock, adapters: channelAdapters(), logger: ctx.logger });
+    stops.unshift(() => engine.stop());
     banner.push(role === 'worker' ? 'omnitalk worker started' : '  Worker:    running in this process');
   }
   banner.push(
@@ -145,6 +159,33 @@ export function buildProgram(): Command {
         }),
     );
 
+  account
+    .command('topup <name>')
+    .description('add money to an account balance (platform administration)')
+    .requiredOption('--amount <kopecks>', 'amount in kopecks (100 = 1 RUB)')
+    .option('--description <text>', 'ledger description', 'Top-up from the command line')
+    .option('--json', 'JSON output')
+    .action((name: string, opts: { amount: string; description: string; json?: boolean }) =>
+      withRuntime(async (ctx) => {
+        const amount = Number(opts.amount);
+        if (!Number.isSafeInteger(amount) || amount <= 0)
+          throw new AppError('validation_failed', 'Amount must be a positive whole number of kopecks', {
+            field: 'amount',
+          });
+        const id = await accountIdFor(ctx, name);
+        const result = await topUp(ctx.db, ctx.clock, {
+          accountId: id,
+          amount,
+          description: opts.description,
+        });
+        print(
+          Boolean(opts.json),
+          { account: name, balance: result.balance },
+          `balance of "${name}": ${(result.balance / 100).toFixed(2)} RUB`,
+        );
+      }),
+    );
+
   const token = program.command('token').description('manage API tokens');
   token
     .command('create')
@@ -183,6 +224,29 @@ export function buildProgram(): Command {
             groupName: opts.group,
             json: Boolean(opts.json),
             region: opts.region.toUpperCase(),
+          },
+        );
+      }),
+    );
+  const mailing = program.command('mailing').description('mailings');
+  mailing
+    .command('run <scheme>')
+    .description('run a mailing of a scheme (JSON file) to a group until it ends, then print its report')
+    .requiredOption('--group <name>', 'recipients group')
+    .option('--account <name>', 'account name', DEMO_ACCOUNT)
+    .option('--fast-clock', 'jump the clock to the next due moment whenever nothing is due (simulation)')
+    .option('--json', 'print the report as JSON (the same object as GET /api/v1/mailings/{id}/report)')
+    .action((scheme: string, opts: { group: string; account: string; fastClock?: boolean; json?: boolean }) =>
+      withRuntime(async (ctx) => {
+        const accountId = await accountIdFor(ctx, opts.account);
+        await mailingRunCommand(
+          { db: ctx.db, clock: ctx.clock, logger: ctx.logger, out: process.stdout },
+          {
+            schemeFile: scheme,
+            accountId,
+            groupName: opts.group,
+            fastClock: Boolean(opts.fastClock),
+            json: Boolean(opts.json),
           },
         );
       }),

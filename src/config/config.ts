@@ -11,6 +11,8 @@ const envSchema = z.object({
   OMNITALK_DEMO: z.enum(['0', '1']).default('1'),
   OMNITALK_DEMO_TOKEN: z.string().min(16).optional(),
   OMNITALK_DEFAULT_REGION: z.string().length(2).default('RU'),
+  /** Simulation only: workers share a virtual clock that jumps to the next due moment (benchmarks, crash tests). */
+  OMNITALK_FAST_CLOCK: z.enum(['0', '1']).default('0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -25,6 +27,7 @@ export interface Config {
   demoToken: string | null;
   defaultRegion: string;
   logLevel: string;
+  fastClock: boolean;
 }
 
 /** Reads and validates the environment once; a bad variable stops the process with its name. */
@@ -46,5 +49,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demoToken: e.OMNITALK_DEMO_TOKEN ?? null,
     defaultRegion: e.OMNITALK_DEFAULT_REGION.toUpperCase(),
     logLevel: e.LOG_LEVEL,
+    fastClock: e.OMNITALK_FAST_CLOCK === '1',
   };
 }

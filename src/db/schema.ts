@@ -148,8 +148,14 @@ export interface InstallSettingsTable {
   value: string;
 }
 
-
-export type MailingStatus = 'draft' | 'on_moderation' | 'scheduled' | 'running' | 'paused' | 'completed' | 'cancelled';
+export type MailingStatus =
+  | 'draft'
+  | 'on_moderation'
+  | 'scheduled'
+  | 'running'
+  | 'paused'
+  | 'completed'
+  | 'cancelled';
 
 export interface SchemesTable {
   id: Id;

@@ -112,7 +112,9 @@ export class CascadeEngine {
     if (at) return new Date(at);
     if (!leasesLast) return null;
     const lease = await sql<{ at: Date | null }>`select min(r.due_at) as at from mailing_recipients r
-      join mailings m on m.id = r.mailing_id where r.state = 'sending' and m.status = 'running' ${filter}`.execute(this.deps.db);
+      join mailings m on m.id = r.mailing_id where r.state = 'sending' and m.status = 'running' ${filter}`.execute(
+      this.deps.db,
+    );
     const leaseAt = lease.rows[0]?.at;
     return leaseAt ? new Date(leaseAt) : null;
   }

@@ -17,7 +17,11 @@ export class SharedFastClock implements Clock {
   }
 
   /** Creates (or joins) the shared clock; the first caller's start time wins. */
-  static async open(db: Kysely<DB>, start: Date, options: { reset?: boolean } = {}): Promise<SharedFastClock> {
+  static async open(
+    db: Kysely<DB>,
+    start: Date,
+    options: { reset?: boolean } = {},
+  ): Promise<SharedFastClock> {
     if (options.reset) {
       await sql`insert into engine_clock (id, now) values (1, ${start.toISOString()}::timestamptz)
         on conflict (id) do update set now = excluded.now`.execute(db);
@@ -35,14 +39,20 @@ export class SharedFastClock implements Clock {
   }
 
   async refresh(): Promise<Date> {
-    const row = await this.db.selectFrom('engine_clock').select('now').where('id', '=', 1).executeTakeFirstOrThrow();
+    const row = await this.db
+      .selectFrom('engine_clock')
+      .select('now')
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow();
     this.current = new Date(row.now);
     return this.now();
   }
 
   /** Moves the shared time forward (never back) and returns it. */
   async advanceTo(at: Date): Promise<Date> {
-    const row = await sql<{ now: Date }>`update engine_clock set now = greatest(now, ${at.toISOString()}::timestamptz)
+    const row = await sql<{
+      now: Date;
+    }>`update engine_clock set now = greatest(now, ${at.toISOString()}::timestamptz)
       where id = 1 returning now`.execute(this.db);
     this.current = new Date(row.rows[0]!.now);
     return this.now();

@@ -75,7 +75,13 @@ async function runRole(role: Role): Promise<void> {
     const worker = startWorker(ctx);
     stops.unshift(() => worker.stop());
     const clock = config.fastClock ? await SharedFastClock.open(ctx.db, ctx.clock.now()) : ctx.clock;
-    const engine = startEngineLoop({ db: ctx.db, clock, adapters: channelAdapters(), logger: ctx.logger });
+    const engine = startEngineLoop({
+      db: ctx.db,
+      clock,
+      adapters: channelAdapters(),
+      logger: ctx.logger,
+      batchSize: config.engineBatch,
+    });
     stops.unshift(() => engine.stop());
     banner.push(role === 'worker' ? 'omnitalk worker started' : '  Worker:    running in this process');
   }

@@ -13,6 +13,8 @@ const envSchema = z.object({
   OMNITALK_DEFAULT_REGION: z.string().length(2).default('RU'),
   /** Simulation only: workers share a virtual clock that jumps to the next due moment (benchmarks, crash tests). */
   OMNITALK_FAST_CLOCK: z.enum(['0', '1']).default('0'),
+  /** Recipients (and events) the engine moves per statement. */
+  OMNITALK_ENGINE_BATCH: z.coerce.number().int().min(1).max(100_000).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -28,6 +30,7 @@ export interface Config {
   defaultRegion: string;
   logLevel: string;
   fastClock: boolean;
+  engineBatch: number;
 }
 
 /** Reads and validates the environment once; a bad variable stops the process with its name. */
@@ -50,5 +53,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultRegion: e.OMNITALK_DEFAULT_REGION.toUpperCase(),
     logLevel: e.LOG_LEVEL,
     fastClock: e.OMNITALK_FAST_CLOCK === '1',
+    engineBatch: e.OMNITALK_ENGINE_BATCH,
   };
 }

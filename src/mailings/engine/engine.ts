@@ -174,14 +174,15 @@ export class CascadeEngine {
         limit ${this.batch}
         for update skip locked`.execute(trx);
       if (events.rows.length === 0) return 0;
-      const ids = [...new Set(events.rows.map((e) => e.provider_message_id))];
-      const messages = await trx
-        .selectFrom('messages')
-        .select(['id', 'provider', 'provider_message_id'])
-        .where('provider_message_id', 'in', ids)
-        .execute();
+      const pairs = [
+        ...new Map(events.rows.map((e) => [`${e.provider}\u0000${e.provider_message_id}`, e])).values(),
+      ];
+      const messages = await sql<{ id: number; provider: string; provider_message_id: string }>`
+        select m.id, m.provider, m.provider_message_id
+        from unnest(${pairs.map((e) => e.provider)}::text[], ${pairs.map((e) => e.provider_message_id)}::text[]) as x(p, i)
+        join messages m on m.provider = x.p and m.provider_message_id = x.i`.execute(trx);
       const byProviderId = new Map(
-        messages.map((m) => [`${m.provider}\u0000${m.provider_message_id}`, m.id]),
+        messages.rows.map((m) => [`${m.provider}\u0000${m.provider_message_id}`, m.id]),
       );
       const updates = new Map<
         number,

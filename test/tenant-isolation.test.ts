@@ -19,6 +19,8 @@ interface Fixture {
   stopPhone: string;
   importId: number;
   accountId: number;
+  schemeId: number;
+  mailingId: number;
 }
 
 type Probe =
@@ -29,6 +31,12 @@ type Probe =
   | { kind: 'admin'; url?: (a: Fixture) => string; body?: (a: Fixture) => unknown }; // platform admins only
 
 const MARK = 'ALPHA-PRIVATE-7731';
+const SMS_SCHEME = {
+  blocks: [
+    { id: 's', kind: 'send', start: true, channel: 'sms', decisionTimeSec: 600, content: { text: 'hello' } },
+  ],
+  links: [],
+};
 
 const probes: Record<string, Probe> = {
   'POST /api/v1/auth/login': { kind: 'public' },
@@ -56,7 +64,7 @@ const probes: Record<string, Probe> = {
   },
   'DELETE /api/v1/contacts/:id': { kind: 'foreign', url: (a) => `/api/v1/contacts/${a.contactId}` },
   'GET /api/v1/groups': { kind: 'list' },
-  'POST /api/v1/groups': { kind: 'create', body: () => ({ name: `${MARK}-group` }) },
+  'POST /api/v1/groups': { kind: 'create', body: () => ({ name: 'b-group' }) },
   'GET /api/v1/groups/:id': { kind: 'foreign', url: (a) => `/api/v1/groups/${a.groupId}` },
   'PATCH /api/v1/groups/:id': {
     kind: 'foreign',
@@ -75,7 +83,7 @@ const probes: Record<string, Probe> = {
     body: (a) => ({ contact_ids: [a.contactId] }),
   },
   'GET /api/v1/stop-list': { kind: 'list' },
-  'POST /api/v1/stop-list': { kind: 'create', body: (a) => ({ phone: a.stopPhone, source: 'manual' }) },
+  'POST /api/v1/stop-list': { kind: 'create', body: () => ({ phone: '+79160001111', source: 'manual' }) },
   'GET /api/v1/stop-list/check': {
     kind: 'list',
     url: (a) => `/api/v1/stop-list/check?phone=${encodeURIComponent(a.stopPhone)}`,
@@ -105,6 +113,29 @@ const probes: Record<string, Probe> = {
   'PUT /api/v1/admin/prices': {
     kind: 'admin',
     body: (a) => ({ account_id: a.accountId, channel: 'sms', price: 1 }),
+  },
+  'GET /api/v1/schemes': { kind: 'list' },
+  'GET /api/v1/schemes/templates': { kind: 'list' },
+  'POST /api/v1/schemes/validate': { kind: 'create', body: () => SMS_SCHEME },
+  'POST /api/v1/schemes': { kind: 'create', body: () => ({ name: 'b-scheme', definition: SMS_SCHEME }) },
+  'GET /api/v1/schemes/:id': { kind: 'foreign', url: (a) => `/api/v1/schemes/${a.schemeId}` },
+  'DELETE /api/v1/schemes/:id': { kind: 'foreign', url: (a) => `/api/v1/schemes/${a.schemeId}` },
+  'GET /api/v1/mailings': { kind: 'list' },
+  'POST /api/v1/mailings': {
+    kind: 'create',
+    body: (a) => ({ scheme_id: a.schemeId, recipients: { group_ids: [a.groupId] }, start: true }),
+  },
+  'GET /api/v1/mailings/:id': { kind: 'foreign', url: (a) => `/api/v1/mailings/${a.mailingId}` },
+  ...Object.fromEntries(
+    ['start', 'pause', 'resume', 'cancel', 'refund'].map((action) => [
+      `POST /api/v1/mailings/:id/${action}`,
+      { kind: 'foreign', url: (a: Fixture) => `/api/v1/mailings/${a.mailingId}/${action}` } as Probe,
+    ]),
+  ),
+  'POST /api/v1/mailings/:id/repeat': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/mailings/${a.mailingId}/repeat`,
+    body: () => ({ subset: 'all' }),
   },
   'GET /api/openapi.json': { kind: 'public' },
   'GET /healthz': { kind: 'public' },
@@ -220,7 +251,21 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
       },
     );
     const imported = (await upload.json()) as { id: number };
-    await t.ctx.db.updateTable('accounts').set({ balance: 500 }).where('id', '=', a.accountId).execute();
+    const scheme = (
+      await api('POST', '/api/v1/schemes', {
+        name: `${MARK} scheme`,
+        definition: { ...SMS_SCHEME, blocks: [{ ...SMS_SCHEME.blocks[0], content: { text: MARK } }] },
+      })
+    ).json();
+    const mailing = (
+      await api('POST', '/api/v1/mailings', {
+        name: MARK,
+        scheme_id: scheme.id,
+        recipients: { group_ids: [group.id] },
+        start: true,
+      })
+    ).json();
+    expect(mailing.status).toBe('running');
     fixture = {
       contactId: contact.id,
       groupId: group.id,
@@ -229,6 +274,8 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
       stopPhone: '+79167778899',
       importId: imported.id,
       accountId: a.accountId,
+      schemeId: scheme.id,
+      mailingId: mailing.id,
     };
   });
   afterAll(() => t.close());

@@ -125,14 +125,17 @@ export function buildProgram(): Command {
     .description('apply database migrations and exit')
     .option('--json', 'JSON output')
     .action((opts: { json?: boolean }) =>
-      withRuntime(async (ctx) => {
-        const ran = await migrate(ctx.db);
-        print(
-          Boolean(opts.json),
-          { applied: ran },
-          ran.length ? `applied: ${ran.join(', ')}` : 'database is up to date',
-        );
-      }),
+      withRuntime(
+        async (ctx) => {
+          const ran = await migrate(ctx.db);
+          print(
+            Boolean(opts.json),
+            { applied: ran },
+            ran.length ? `applied: ${ran.join(', ')}` : 'database is up to date',
+          );
+        },
+        { migrate: false },
+      ),
     );
 
   const account = program.command('account').description('manage accounts');

@@ -23,6 +23,20 @@ import {
   suggestMapping,
 } from './index.ts';
 
+/** NUL bytes in the head of a "CSV" without a UTF-16 byte order mark mean it is some other binary file. */
+function looksBinary(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(4096);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    const bytes = head.subarray(0, n);
+    const utf16 = bytes[0] === 0xff && bytes[1] === 0xfe;
+    return !utf16 && bytes.includes(0);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Uploaded files live under DATA_DIR/uploads/imports, named by import id. */
 export const importFilePath = (dataDir: string, importId: number) =>
   path.join(dataDir, 'uploads', 'imports', String(importId));
@@ -75,6 +89,9 @@ export const importRoutes =
           if (part.file.truncated)
             throw new AppError('payload_too_large', 'The file is too large', { field: 'file' });
           const format = await detectImportFormat(tmp);
+          if (format === 'csv' && looksBinary(tmp)) {
+            throw invalid('file', 'The file is neither CSV nor XLSX (binary content)');
+          }
           const preview = await previewImportFile(tmp, format);
           const record = await createImport(ctx.db, ctx.clock, {
             accountId,

@@ -41,7 +41,13 @@ export async function listDeferredMailings(
   if (mailings.length === 0) return [];
   const ids = mailings.map((m) => m.id);
   // One grouped count for all of them; variants without recipients still show (with 0).
-  const counts = await sql<{ mailing_id: number; variant: number; label: string | null; percent: number | null; n: number }>`
+  const counts = await sql<{
+    mailing_id: number;
+    variant: number;
+    label: string | null;
+    percent: number | null;
+    n: number;
+  }>`
     select coalesce(v.mailing_id, c.mailing_id) as mailing_id, coalesce(v.variant, c.variant) as variant,
            v.label, v.percent, coalesce(c.n, 0) as n
     from (select variant, mailing_id, label, percent from mailing_variants where mailing_id = any(${ids}::bigint[])) v

@@ -32,7 +32,11 @@ export function optionalChannel(value: unknown, field = 'channel'): SendChannel 
   return value;
 }
 
-export function optionalOneOf<T extends string>(list: readonly T[], value: unknown, field: string): T | undefined {
+export function optionalOneOf<T extends string>(
+  list: readonly T[],
+  value: unknown,
+  field: string,
+): T | undefined {
   if (value === undefined || value === null) return undefined;
   if (!isOneOf(list, value)) throw invalid(field, `${field} must be one of: ${list.join(', ')}`);
   return value;
@@ -74,7 +78,8 @@ export function requiredDate(value: unknown, field: string): Date {
 
 /** A half-open range [from, to); `from` after `to` is a mistake, not an empty result. */
 export function checkRange(from: Date | undefined, to: Date | undefined): void {
-  if (from && to && from.getTime() > to.getTime()) throw invalid('from', '"from" must not be later than "to"');
+  if (from && to && from.getTime() > to.getTime())
+    throw invalid('from', '"from" must not be later than "to"');
 }
 
 export function pageLimit(value: unknown, fallback = 100, field = 'limit'): number {
@@ -93,7 +98,8 @@ export function timezone(value: unknown, field = 'timezone'): string {
 
 export function optionalTag(value: unknown, field = 'tag'): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string' || value.length > 50) throw invalid(field, 'tag must be a string of at most 50 characters');
+  if (typeof value !== 'string' || value.length > 50)
+    throw invalid(field, 'tag must be a string of at most 50 characters');
   return value;
 }
 
@@ -101,7 +107,8 @@ export function optionalTag(value: unknown, field = 'tag'): string | undefined {
 export function idCursor(value: unknown, field = 'after'): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   const text = typeof value === 'number' ? String(value) : value;
-  if (typeof text !== 'string' || !/^\d{1,16}$/.test(text)) throw invalid(field, 'after must be a cursor returned as "next"');
+  if (typeof text !== 'string' || !/^\d{1,16}$/.test(text))
+    throw invalid(field, 'after must be a cursor returned as "next"');
   const id = Number(text);
   if (!Number.isSafeInteger(id)) throw invalid(field, 'after must be a cursor returned as "next"');
   return id;

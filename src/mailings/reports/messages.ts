@@ -13,6 +13,8 @@ import {
   optionalVariant,
   pageLimit,
 } from './filters.ts';
+import { firstRows, type IdBounds, scanIdWindows } from './id-windows.ts';
+import { mailingNames } from './mailing-names.ts';
 import { type MessageReportStatus, messageReportStatuses } from './report-vocabulary.ts';
 import { messageStatusSql } from './sql-fragments.ts';
 
@@ -104,26 +106,20 @@ export function normalizeMessageFilter(filter: MessageFilter): NormalizedMessage
   };
 }
 
-/** One keyset page; the exports call this repeatedly with the previous page's last id. */
-export async function fetchMessagePage(
+/** Rows with lo <= id <= hi, in the filter's order; one table, no joins (see id-windows.ts). */
+async function fetchMessageWindow(
   db: Kysely<DB>,
   accountId: number,
   f: NormalizedMessageFilter,
+  lo: number,
+  hi: number,
   limit: number,
-  afterId: number | undefined,
 ): Promise<MessageRow[]> {
   let q = db
     .selectFrom('messages as m')
-    .innerJoin('mailings as ml', (join) =>
-      join.onRef('ml.id', '=', 'm.mailing_id').on('ml.account_id', '=', accountId),
-    )
-    .leftJoin('mailing_variants as v', (join) =>
-      join.onRef('v.mailing_id', '=', 'm.mailing_id').onRef('v.variant', '=', 'm.variant'),
-    )
     .select([
       'm.id',
       'm.mailing_id',
-      'ml.name as mailing_name',
       'm.recipient_id',
       'm.created_at',
       'm.sent_at',
@@ -134,7 +130,6 @@ export async function fetchMessagePage(
       'm.channel',
       'm.block_id',
       'm.variant',
-      'v.label as variant_label',
       'm.attempt',
       'm.cost',
       'm.refunded',
@@ -144,7 +139,9 @@ export async function fetchMessagePage(
       'm.link_id',
     ])
     .select(messageStatusSql.as('status'))
-    .where('m.account_id', '=', accountId);
+    .where('m.account_id', '=', accountId)
+    .where('m.id', '>=', lo)
+    .where('m.id', '<=', hi);
   if (f.mailingId !== undefined) q = q.where('m.mailing_id', '=', f.mailingId);
   if (f.channel) q = q.where('m.channel', '=', f.channel);
   if (f.variant !== undefined) q = q.where('m.variant', '=', f.variant);
@@ -153,15 +150,19 @@ export async function fetchMessagePage(
   if (f.from) q = q.where('m.created_at', '>=', f.from);
   if (f.to) q = q.where('m.created_at', '<', f.to);
   if (f.status) q = q.where(sql<boolean>`${messageStatusSql} = ${f.status}`);
-  if (afterId !== undefined) q = q.where('m.id', f.order === 'newest' ? '<' : '>', afterId);
   const rows = await q
     .orderBy('m.id', f.order === 'newest' ? 'desc' : 'asc')
     .limit(limit)
     .execute();
+  const names = await mailingNames(
+    db,
+    accountId,
+    rows.map((r) => r.mailing_id),
+  );
   return rows.map((r) => ({
     id: r.id,
     mailingId: r.mailing_id,
-    mailingName: r.mailing_name,
+    mailingName: names.name(r.mailing_id),
     recipientId: r.recipient_id,
     createdAt: toDate(r.created_at),
     sentAt: r.sent_at ? toDate(r.sent_at) : null,
@@ -173,7 +174,7 @@ export async function fetchMessagePage(
     channel: r.channel,
     blockId: r.block_id,
     variant: r.variant,
-    variantLabel: r.variant_label,
+    variantLabel: names.variantLabel(r.mailing_id, r.variant),
     attempt: r.attempt,
     cost: Number(r.cost),
     refunded: r.refunded,
@@ -182,6 +183,37 @@ export async function fetchMessagePage(
     ivrDigits: r.ivr_digits,
     linkId: r.link_id,
   }));
+}
+
+/** The id range the account's (or the mailing's) messages occupy: index endpoints, not a scan. */
+async function messageBounds(
+  db: Kysely<DB>,
+  accountId: number,
+  f: NormalizedMessageFilter,
+): Promise<IdBounds | null> {
+  let q = db
+    .selectFrom('messages')
+    .select((eb) => [eb.fn.min('id').as('min'), eb.fn.max('id').as('max')])
+    .where('account_id', '=', accountId);
+  if (f.mailingId !== undefined) q = q.where('mailing_id', '=', f.mailingId);
+  const row = await q.executeTakeFirst();
+  return row?.min == null || row.max == null ? null : { min: Number(row.min), max: Number(row.max) };
+}
+
+/** The messages matching a filter, in batches of at most `batch` rows, resuming after `after`. */
+export async function* messageBatches(
+  db: Kysely<DB>,
+  accountId: number,
+  f: NormalizedMessageFilter,
+  options: { batch: number; after?: number },
+): AsyncGenerator<MessageRow[]> {
+  yield* scanIdWindows({
+    bounds: await messageBounds(db, accountId, f),
+    order: f.order === 'newest' ? 'desc' : 'asc',
+    after: options.after,
+    batch: options.batch,
+    fetch: (lo, hi, limit) => fetchMessageWindow(db, accountId, f, lo, hi, limit),
+  });
 }
 
 /**
@@ -193,12 +225,23 @@ export async function listMessages(
   accountId: number,
   options: MessagePageOptions = {},
 ): Promise<Page<MessageRow>> {
-  const filter = normalizeMessageFilter(options);
+  const f = normalizeMessageFilter(options);
   const limit = pageLimit(options.limit);
   const after = idCursor(options.after);
-  const rows = await fetchMessagePage(db, accountId, filter, limit + 1, after);
-  const items = rows.slice(0, limit);
-  return { items, next: rows.length > limit ? String(items.at(-1)!.id) : null };
+  const page = await firstRows(
+    {
+      bounds: await messageBounds(db, accountId, f),
+      order: f.order === 'newest' ? 'desc' : 'asc',
+      after,
+      batch: Math.max(limit + 1, LIST_BATCH),
+      fetch: (lo, hi, batchLimit) => fetchMessageWindow(db, accountId, f, lo, hi, batchLimit),
+    },
+    limit,
+  );
+  return { items: page.rows, next: page.more ? String(page.rows.at(-1)!.id) : null };
 }
+
+/** Rows a list query fetches at least, so a selective filter needs fewer round trips per page. */
+export const LIST_BATCH = 500;
 
 export const toDate = (value: Date | string): Date => (value instanceof Date ? value : new Date(value));

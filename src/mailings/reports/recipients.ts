@@ -9,13 +9,10 @@ import {
   optionalVariant,
   pageLimit,
 } from './filters.ts';
-import { type Page, toDate } from './messages.ts';
-import {
-  endReasons,
-  type RecipientBucket,
-  recipientBuckets,
-  recipientStates,
-} from './report-vocabulary.ts';
+import { firstRows, type IdBounds, scanIdWindows } from './id-windows.ts';
+import { mailingNames } from './mailing-names.ts';
+import { LIST_BATCH, type Page, toDate } from './messages.ts';
+import { endReasons, type RecipientBucket, recipientBuckets, recipientStates } from './report-vocabulary.ts';
 import { recipientBucketSql, recipientHasMessages } from './sql-fragments.ts';
 
 /** Recipients of mailings ("export subscribers", RP-2), keyset-paged by id. */
@@ -75,30 +72,28 @@ export function normalizeRecipientFilter(filter: RecipientFilter): NormalizedRec
   };
 }
 
-const bucket = recipientBucketSql(sql.ref('ml.status'), recipientHasMessages);
+// The mailing's status by primary key, per row: a join could be planned as a loop over the account.
+const bucket = recipientBucketSql(
+  sql`(select ml.status from mailings ml where ml.id = r.mailing_id)`,
+  recipientHasMessages,
+);
 
-export async function fetchRecipientPage(
+/** Rows with lo <= id <= hi in id order; one table, no joins (see id-windows.ts). */
+async function fetchRecipientWindow(
   db: Kysely<DB>,
   accountId: number,
   f: NormalizedRecipientFilter,
+  lo: number,
+  hi: number,
   limit: number,
-  afterId: number | undefined,
 ): Promise<RecipientRow[]> {
   let q = db
     .selectFrom('mailing_recipients as r')
-    .innerJoin('mailings as ml', (join) =>
-      join.onRef('ml.id', '=', 'r.mailing_id').on('ml.account_id', '=', accountId),
-    )
-    .leftJoin('mailing_variants as v', (join) =>
-      join.onRef('v.mailing_id', '=', 'r.mailing_id').onRef('v.variant', '=', 'r.variant'),
-    )
     .select([
       'r.id',
       'r.mailing_id',
-      'ml.name as mailing_name',
       'r.phone',
       'r.variant',
-      'v.label as variant_label',
       'r.state',
       'r.end_reason',
       'r.block_id',
@@ -107,7 +102,9 @@ export async function fetchRecipientPage(
       'r.finished_at',
     ])
     .select(bucket.as('status'))
-    .where('r.account_id', '=', accountId);
+    .where('r.account_id', '=', accountId)
+    .where('r.id', '>=', lo)
+    .where('r.id', '<=', hi);
   if (f.mailingId !== undefined) q = q.where('r.mailing_id', '=', f.mailingId);
   if (f.state) q = q.where('r.state', '=', f.state);
   if (f.endReason) q = q.where('r.end_reason', '=', f.endReason);
@@ -115,15 +112,19 @@ export async function fetchRecipientPage(
   if (f.blockId) q = q.where('r.block_id', '=', f.blockId);
   if (f.phoneDigits) q = q.where('r.phone', 'like', `%${f.phoneDigits}%`);
   if (f.status) q = q.where(sql<boolean>`${bucket} = ${f.status}`);
-  if (afterId !== undefined) q = q.where('r.id', '>', afterId);
   const rows = await q.orderBy('r.id').limit(limit).execute();
+  const names = await mailingNames(
+    db,
+    accountId,
+    rows.map((r) => r.mailing_id),
+  );
   return rows.map((r) => ({
     id: r.id,
     mailingId: r.mailing_id,
-    mailingName: r.mailing_name,
+    mailingName: names.name(r.mailing_id),
     phone: r.phone,
     variant: r.variant,
-    variantLabel: r.variant_label,
+    variantLabel: names.variantLabel(r.mailing_id, r.variant),
     status: r.status,
     state: r.state,
     endReason: r.end_reason,
@@ -134,16 +135,54 @@ export async function fetchRecipientPage(
   }));
 }
 
-/** Recipients of the account's mailings in id order (the order they were added). */
+async function recipientBounds(
+  db: Kysely<DB>,
+  accountId: number,
+  f: NormalizedRecipientFilter,
+): Promise<IdBounds | null> {
+  let q = db
+    .selectFrom('mailing_recipients')
+    .select((eb) => [eb.fn.min('id').as('min'), eb.fn.max('id').as('max')])
+    .where('account_id', '=', accountId);
+  if (f.mailingId !== undefined) q = q.where('mailing_id', '=', f.mailingId);
+  const row = await q.executeTakeFirst();
+  return row?.min == null || row.max == null ? null : { min: Number(row.min), max: Number(row.max) };
+}
+
+/** The recipients matching a filter in id order, in batches of at most `batch` rows. */
+export async function* recipientBatches(
+  db: Kysely<DB>,
+  accountId: number,
+  f: NormalizedRecipientFilter,
+  options: { batch: number; after?: number },
+): AsyncGenerator<RecipientRow[]> {
+  yield* scanIdWindows({
+    bounds: await recipientBounds(db, accountId, f),
+    order: 'asc',
+    after: options.after,
+    batch: options.batch,
+    fetch: (lo, hi, limit) => fetchRecipientWindow(db, accountId, f, lo, hi, limit),
+  });
+}
+
+/** Recipients of the account's mailings in id order (the order they were added), keyset-paged. */
 export async function listRecipients(
   db: Kysely<DB>,
   accountId: number,
   options: RecipientPageOptions = {},
 ): Promise<Page<RecipientRow>> {
-  const filter = normalizeRecipientFilter(options);
+  const f = normalizeRecipientFilter(options);
   const limit = pageLimit(options.limit);
   const after = idCursor(options.after);
-  const rows = await fetchRecipientPage(db, accountId, filter, limit + 1, after);
-  const items = rows.slice(0, limit);
-  return { items, next: rows.length > limit ? String(items.at(-1)!.id) : null };
+  const page = await firstRows(
+    {
+      bounds: await recipientBounds(db, accountId, f),
+      order: 'asc',
+      after,
+      batch: Math.max(limit + 1, LIST_BATCH),
+      fetch: (lo, hi, batchLimit) => fetchRecipientWindow(db, accountId, f, lo, hi, batchLimit),
+    },
+    limit,
+  );
+  return { items: page.rows, next: page.more ? String(page.rows.at(-1)!.id) : null };
 }

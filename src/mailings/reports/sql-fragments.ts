@@ -46,24 +46,27 @@ export const isDelivered = sql<boolean>`(m.statuses && ${textArray(deliveredStat
 export const isUndelivered = sql<boolean>`(not ${isDelivered} and (m.state = 'failed'
   or m.statuses && ${textArray(failureStatuses)} or m.final_status = any(${textArray(failureStatuses)})))`;
 
-/** The statuses at or above `milestone` on each channel that has it (a Viber click implies a view). */
+/**
+ * Reported `milestone` itself, or a higher milestone of a channel where the higher one implies it (a
+ * Viber click implies the message was viewed; an SMS click does not, SMS reports no views).
+ */
 function reachedAtLeast(milestone: 'viewed' | 'clicked'): RawBuilder<boolean> {
-  const parts: RawBuilder<boolean>[] = [];
+  const parts: RawBuilder<boolean>[] = [sql`${lit(milestone)} = any(m.statuses)`];
   for (const channel of sendChannels) {
     const order = channelMilestones[channel] as readonly string[];
     const index = order.indexOf(milestone);
-    if (index < 0) continue;
-    parts.push(sql`(m.channel = ${lit(channel)} and m.statuses && ${textArray(order.slice(0, index + 1))})`);
+    if (index > 0)
+      parts.push(sql`(m.channel = ${lit(channel)} and m.statuses && ${textArray(order.slice(0, index))})`);
   }
-  return parts.length === 0 ? sql<boolean>`false` : sql<boolean>`(${sql.join(parts, sql` or `)})`;
+  return sql<boolean>`(${sql.join(parts, sql` or `)})`;
 }
 
-/** Viewed, or reached a milestone above viewed on a channel that reports views (a Viber click). */
 export const isViewed = reachedAtLeast('viewed');
 export const isClicked = reachedAtLeast('clicked');
 /** Got at least one text reply (SMS, Viber, VK/OK). */
 export const isReplied = sql<boolean>`(cardinality(m.replies) > 0)`;
-export const hasStatus = (status: 'spam' | 'unsubscribed') => sql<boolean>`(${lit(status)} = any(m.statuses))`;
+export const hasStatus = (status: 'spam' | 'unsubscribed') =>
+  sql<boolean>`(${lit(status)} = any(m.statuses))`;
 
 /** The one status a message shows; see messageReportStatuses for the order. */
 export const messageStatusSql: RawBuilder<MessageReportStatus> = (() => {
@@ -71,7 +74,8 @@ export const messageStatusSql: RawBuilder<MessageReportStatus> = (() => {
     sql`when m.state = 'failed' then 'error'`,
     sql`when m.state = 'queued' then 'queued'`,
   ];
-  for (const s of [...flagStatuses, ...milestonePriority]) whens.push(sql`when ${lit(s)} = any(m.statuses) then ${lit(s)}`);
+  for (const s of [...flagStatuses, ...milestonePriority])
+    whens.push(sql`when ${lit(s)} = any(m.statuses) then ${lit(s)}`);
   for (const s of failureStatuses)
     whens.push(sql`when ${lit(s)} = any(m.statuses) or m.final_status = ${lit(s)} then ${lit(s)}`);
   return sql<MessageReportStatus>`(case ${sql.join(whens, sql` `)} else 'sent' end)`;

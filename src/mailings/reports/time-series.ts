@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { DateTime } from 'luxon';
 import type { DB, MailingStatus } from '../../db/schema.ts';
 import { invalid } from '../../shared/errors.ts';
@@ -86,45 +86,70 @@ export async function timeSeries(
 
   const starts = bucketStarts(bucket, from, to, zone);
   if (starts.length > MAX_BUCKETS)
-    throw invalid('to', `The range spans ${starts.length} ${bucket}s; at most ${MAX_BUCKETS} buckets fit in one chart`);
+    throw invalid(
+      'to',
+      `The range spans ${starts.length} ${bucket}s; at most ${MAX_BUCKETS} buckets fit in one chart`,
+    );
 
-  const mailingFilters = sql.join(
-    [
-      sql`ml.account_id = ${accountId}`,
-      ...(tag !== undefined ? [sql`ml.tags @> array[${tag}]::text[]`] : []),
-      ...(status ? [sql`ml.status = ${status}`] : []),
-      ...(mailingId !== undefined ? [sql`ml.id = ${mailingId}`] : []),
-    ],
-    sql` and `,
-  );
+  // Tag and status narrow the mailings first (an array computed once), so the big tables are read
+  // alone, never joined: the plan stays linear even where statistics are missing (PGlite).
+  const byMailing = (column: RawBuilder<unknown>) =>
+    tag !== undefined || status
+      ? sql`and ${column} = any(array(select ml.id from mailings ml where ml.account_id = ${accountId}
+          ${tag !== undefined ? sql`and ml.tags @> array[${tag}]::text[]` : sql``}
+          ${status ? sql`and ml.status = ${status}` : sql``}
+          ${mailingId !== undefined ? sql`and ml.id = ${mailingId}` : sql``}))`
+      : mailingId !== undefined
+        ? sql`and ${column} = ${mailingId}`
+        : sql``;
 
   const at = sql`coalesce(m.sent_at, m.created_at)`;
-  const messageRows = await sql<{ t: Date | string; sent: number; delivered: number; clicked: number; undelivered: number }>`
+  const messageRows = await sql<{
+    t: Date | string;
+    sent: number;
+    delivered: number;
+    clicked: number;
+    undelivered: number;
+  }>`
     select date_trunc(${bucket}, ${at}, ${zone}) as t,
       count(*) filter (where ${isSent}) as sent,
       count(*) filter (where ${isDelivered}) as delivered,
       count(*) filter (where ${isClicked}) as clicked,
       count(*) filter (where ${isUndelivered}) as undelivered
     from messages m
-    join mailings ml on ml.id = m.mailing_id
-    where m.account_id = ${accountId} and ${mailingFilters}
-      and ${at} >= ${from} and ${at} < ${to}
+    where m.account_id = ${accountId} and ${at} >= ${from} and ${at} < ${to}
+      ${byMailing(sql.ref('m.mailing_id'))}
       ${channel ? sql`and m.channel = ${channel}` : sql``}
       ${variant !== undefined ? sql`and m.variant = ${variant}` : sql``}
-      ${mailingId !== undefined ? sql`and m.mailing_id = ${mailingId}` : sql``}
     group by 1`.execute(db);
 
-  const goalRows = await sql<{ t: Date | string; goal: number }>`
-    select date_trunc(${bucket}, r.finished_at, ${zone}) as t, count(*) as goal
-    from mailing_recipients r
-    join mailings ml on ml.id = r.mailing_id
-    where r.account_id = ${accountId} and ${mailingFilters}
-      and r.state = 'done' and r.end_reason = 'goal'
+  const goalFilter = sql`r.account_id = ${accountId} and r.state = 'done' and r.end_reason = 'goal'
       and r.finished_at >= ${from} and r.finished_at < ${to}
-      ${variant !== undefined ? sql`and r.variant = ${variant}` : sql``}
-      ${mailingId !== undefined ? sql`and r.mailing_id = ${mailingId}` : sql``}
-      ${channel ? sql`and exists (select 1 from messages x where x.recipient_id = r.id and x.channel = ${channel})` : sql``}
-    group by 1`.execute(db);
+      ${byMailing(sql.ref('r.mailing_id'))}
+      ${variant !== undefined ? sql`and r.variant = ${variant}` : sql``}`;
+  const goalRows = channel
+    ? // Goals of recipients who got at least one message on the channel: both sides grouped per recipient.
+      await sql<{ t: Date | string; goal: number }>`
+        select t, count(*) as goal from (
+          select max(u.t) as t
+          from (
+            select r.id, date_trunc(${bucket}, r.finished_at, ${zone}) as t, true as is_goal
+            from mailing_recipients r where ${goalFilter}
+            union all
+            select m.recipient_id, null, false
+            from messages m
+            where m.account_id = ${accountId} and m.channel = ${channel} and m.created_at < ${to}
+              ${byMailing(sql.ref('m.mailing_id'))}
+              ${variant !== undefined ? sql`and m.variant = ${variant}` : sql``}
+          ) u
+          group by u.id
+          having bool_or(u.is_goal) and bool_or(not u.is_goal)
+        ) x
+        group by t`.execute(db)
+    : await sql<{ t: Date | string; goal: number }>`
+        select date_trunc(${bucket}, r.finished_at, ${zone}) as t, count(*) as goal
+        from mailing_recipients r where ${goalFilter}
+        group by 1`.execute(db);
 
   const points = new Map<number, TimePoint>();
   for (const start of starts) points.set(start.toMillis(), emptyPoint(start, zone));

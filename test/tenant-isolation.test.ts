@@ -137,6 +137,30 @@ const probes: Record<string, Probe> = {
     url: (a) => `/api/v1/mailings/${a.mailingId}/repeat`,
     body: () => ({ subset: 'all' }),
   },
+  'GET /api/v1/channels/providers': { kind: 'list' },
+  'GET /api/v1/mailings/:id/report': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/mailings/${a.mailingId}/report`,
+  },
+  'GET /api/v1/mailings/:id/messages': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/mailings/${a.mailingId}/messages`,
+  },
+  'GET /api/v1/mailings/:id/messages.xlsx': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/mailings/${a.mailingId}/messages.xlsx`,
+  },
+  'GET /api/v1/mailings/:id/recipients.xlsx': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/mailings/${a.mailingId}/recipients.xlsx`,
+  },
+  'GET /api/v1/reports/timeseries': {
+    kind: 'list',
+    url: (a) =>
+      `/api/v1/reports/timeseries?bucket=day&from=2026-01-01&to=2027-01-01&mailing_id=${a.mailingId}`,
+  },
+  'GET /api/v1/reports/deferred': { kind: 'list' },
+  'GET /api/v1/reports/unsubscribed': { kind: 'list' },
   'GET /api/openapi.json': { kind: 'public' },
   'GET /healthz': { kind: 'public' },
   'GET /metrics': { kind: 'public' },

@@ -8,9 +8,10 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import { accountRoutes } from '../accounts/routes.ts';
 import { billingRoutes } from '../billing/routes.ts';
 import { importRoutes } from '../contacts/import/routes.ts';
-import { mailingRoutes } from '../mailings/routes.ts';
 import { contactRoutes } from '../contacts/routes.ts';
 import { ping } from '../db/database.ts';
+import { reportRoutes } from '../mailings/report-routes.ts';
+import { mailingRoutes } from '../mailings/routes.ts';
 import { resolvePrincipal } from './auth.ts';
 import type { AppContext } from './context.ts';
 import { registerErrorHandling } from './errors.ts';
@@ -77,5 +78,6 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   await app.register(importRoutes(ctx), { prefix: '/api/v1' });
   await app.register(billingRoutes(ctx), { prefix: '/api/v1' });
   await app.register(mailingRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(reportRoutes(ctx), { prefix: '/api/v1' });
   return app;
 }

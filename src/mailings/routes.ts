@@ -18,7 +18,15 @@ import { validateScheme } from './scheme/validate.ts';
 import { deleteScheme, getScheme, listSchemes, saveScheme } from './schemes.ts';
 import { mailingInputSchema } from './settings.ts';
 
-const mailingStatuses = ['draft', 'on_moderation', 'scheduled', 'running', 'paused', 'completed', 'cancelled'] as const;
+const mailingStatuses = [
+  'draft',
+  'on_moderation',
+  'scheduled',
+  'running',
+  'paused',
+  'completed',
+  'cancelled',
+] as const;
 
 export const mailingRoutes =
   (ctx: AppContext): FastifyPluginAsyncZod =>
@@ -26,12 +34,21 @@ export const mailingRoutes =
     app.addHook('preHandler', requireAccount());
 
     // Schemes
-    app.get('/schemes', { schema: { tags: ['schemes'], summary: 'Saved cascade schemes' } }, async (request) => ({
-      items: await listSchemes(ctx.db, accountOf(request)),
-    }));
+    app.get(
+      '/schemes',
+      { schema: { tags: ['schemes'], summary: 'Saved cascade schemes' } },
+      async (request) => ({
+        items: await listSchemes(ctx.db, accountOf(request)),
+      }),
+    );
     app.get(
       '/schemes/templates',
-      { schema: { tags: ['schemes'], summary: 'Standard templates to start from: "Viber/Голос/СМС" and "Viber/СМС"' } },
+      {
+        schema: {
+          tags: ['schemes'],
+          summary: 'Standard templates to start from: "Viber/Голос/СМС" and "Viber/СМС"',
+        },
+      },
       async () => ({
         items: listStandardTemplates().map((t) => ({ ...t, definition: standardTemplate(t.key) })),
       }),
@@ -65,13 +82,19 @@ export const mailingRoutes =
         return row;
       },
     );
-    app.get('/schemes/:id', { schema: { tags: ['schemes'], summary: 'One scheme', params: idParams } }, async (request) =>
-      getScheme(ctx.db, accountOf(request), request.params.id),
+    app.get(
+      '/schemes/:id',
+      { schema: { tags: ['schemes'], summary: 'One scheme', params: idParams } },
+      async (request) => getScheme(ctx.db, accountOf(request), request.params.id),
     );
-    app.delete('/schemes/:id', { schema: { tags: ['schemes'], summary: 'Delete a scheme', params: idParams } }, async (request) => {
-      await deleteScheme(ctx.db, accountOf(request), request.params.id);
-      return { ok: true };
-    });
+    app.delete(
+      '/schemes/:id',
+      { schema: { tags: ['schemes'], summary: 'Delete a scheme', params: idParams } },
+      async (request) => {
+        await deleteScheme(ctx.db, accountOf(request), request.params.id);
+        return { ok: true };
+      },
+    );
 
     // Mailings
     app.get(
@@ -95,7 +118,8 @@ export const mailingRoutes =
       {
         schema: {
           tags: ['mailings'],
-          summary: 'Create a mailing (a draft): single channel, a scheme, or A/B variants; `start: true` starts it at once',
+          summary:
+            'Create a mailing (a draft): single channel, a scheme, or A/B variants; `start: true` starts it at once',
           body: mailingInputSchema.extend({ start: z.boolean().default(false) }),
         },
       },
@@ -107,19 +131,30 @@ export const mailingRoutes =
         return start ? startMailing(ctx.db, ctx.clock, accountId, created.id) : created;
       },
     );
-    app.get('/mailings/:id', { schema: { tags: ['mailings'], summary: 'One mailing', params: idParams } }, async (request) =>
-      getMailing(ctx.db, accountOf(request), request.params.id),
+    app.get(
+      '/mailings/:id',
+      { schema: { tags: ['mailings'], summary: 'One mailing', params: idParams } },
+      async (request) => getMailing(ctx.db, accountOf(request), request.params.id),
     );
     app.post(
       '/mailings/:id/start',
-      { schema: { tags: ['mailings'], summary: 'Start a draft (now or at its start time)', params: idParams } },
+      {
+        schema: { tags: ['mailings'], summary: 'Start a draft (now or at its start time)', params: idParams },
+      },
       async (request) => startMailing(ctx.db, ctx.clock, accountOf(request), request.params.id),
     );
     for (const action of ['pause', 'resume', 'cancel'] as const) {
       app.post(
         `/mailings/:id/${action}`,
-        { schema: { tags: ['mailings'], summary: `${action[0]!.toUpperCase()}${action.slice(1)} a mailing`, params: idParams } },
-        async (request) => changeMailingState(ctx.db, ctx.clock, accountOf(request), request.params.id, action),
+        {
+          schema: {
+            tags: ['mailings'],
+            summary: `${action[0]!.toUpperCase()}${action.slice(1)} a mailing`,
+            params: idParams,
+          },
+        },
+        async (request) =>
+          changeMailingState(ctx.db, ctx.clock, accountOf(request), request.params.id, action),
       );
     }
     app.post(
@@ -139,7 +174,13 @@ export const mailingRoutes =
     );
     app.post(
       '/mailings/:id/refund',
-      { schema: { tags: ['mailings'], summary: 'Request a full refund of the undelivered messages (once)', params: idParams } },
+      {
+        schema: {
+          tags: ['mailings'],
+          summary: 'Request a full refund of the undelivered messages (once)',
+          params: idParams,
+        },
+      },
       async (request) => requestRefund(ctx.db, ctx.clock, accountOf(request), request.params.id),
     );
   };

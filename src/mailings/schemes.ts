@@ -28,9 +28,17 @@ export async function saveScheme(
   const now = clock.now();
   const row = await db
     .insertInto('schemes')
-    .values({ account_id: accountId, name, definition: JSON.stringify({ ...scheme, name }), created_at: now, updated_at: now })
+    .values({
+      account_id: accountId,
+      name,
+      definition: JSON.stringify({ ...scheme, name }),
+      created_at: now,
+      updated_at: now,
+    })
     .onConflict((oc) =>
-      oc.columns(['account_id', 'name']).doUpdateSet((eb) => ({ definition: eb.ref('excluded.definition'), updated_at: now })),
+      oc
+        .columns(['account_id', 'name'])
+        .doUpdateSet((eb) => ({ definition: eb.ref('excluded.definition'), updated_at: now })),
     )
     .returning(columns)
     .executeTakeFirstOrThrow();
@@ -38,17 +46,31 @@ export async function saveScheme(
 }
 
 export async function listSchemes(db: Kysely<DB>, accountId: number): Promise<SchemeRow[]> {
-  const rows = await db.selectFrom('schemes').select(columns).where('account_id', '=', accountId).orderBy('name').execute();
+  const rows = await db
+    .selectFrom('schemes')
+    .select(columns)
+    .where('account_id', '=', accountId)
+    .orderBy('name')
+    .execute();
   return rows.map((r) => ({ ...r, definition: r.definition as Scheme }));
 }
 
 export async function getScheme(db: Kysely<DB>, accountId: number, id: number): Promise<SchemeRow> {
-  const row = await db.selectFrom('schemes').select(columns).where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+  const row = await db
+    .selectFrom('schemes')
+    .select(columns)
+    .where('account_id', '=', accountId)
+    .where('id', '=', id)
+    .executeTakeFirst();
   if (!row) throw new AppError('not_found', 'Scheme not found', { field: 'id' });
   return { ...row, definition: row.definition as Scheme };
 }
 
 export async function deleteScheme(db: Kysely<DB>, accountId: number, id: number): Promise<void> {
-  const r = await db.deleteFrom('schemes').where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+  const r = await db
+    .deleteFrom('schemes')
+    .where('account_id', '=', accountId)
+    .where('id', '=', id)
+    .executeTakeFirst();
   if (Number(r.numDeletedRows) === 0) throw new AppError('not_found', 'Scheme not found', { field: 'id' });
 }

@@ -57,7 +57,7 @@ describe.each(backends)('mailing reports over HTTP with the sandbox providers on
     const all = [];
     let after: string | null = null;
     do {
-      const page = (
+      const page: { items: unknown[]; next: string | null } = (
         await api('GET', `/mailings/${mailingId}/messages?limit=25${after ? `&after=${after}` : ''}`)
       ).json();
       all.push(...page.items);

@@ -54,10 +54,10 @@ describe.each(backends)('mailing reports over HTTP with the sandbox providers on
     const report = (await api('GET', `/mailings/${mailingId}/report`)).json();
     expect(report.mailing.status).toBe('completed');
     expect(report.totals.recipients).toBe(40);
-    const all = [];
+    const all: { channel: string; linkId: string | null }[] = [];
     let after: string | null = null;
     do {
-      const page: { items: unknown[]; next: string | null } = (
+      const page: { items: { channel: string; linkId: string | null }[]; next: string | null } = (
         await api('GET', `/mailings/${mailingId}/messages?limit=25${after ? `&after=${after}` : ''}`)
       ).json();
       all.push(...page.items);

@@ -52,7 +52,11 @@ export async function ensureDemoAccount(
       ...(fixedToken ? { token: fixedToken } : {}),
     });
     if (!existing) {
-      await topUp(trx, ctx.clock, { accountId: account.id, amount: DEMO_BALANCE, description: 'Demo balance' });
+      await topUp(trx, ctx.clock, {
+        accountId: account.id,
+        amount: DEMO_BALANCE,
+        description: 'Demo balance',
+      });
     }
     const value = { accountId: account.id, email: DEMO_EMAIL, password, token };
     await trx

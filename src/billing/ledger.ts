@@ -1,9 +1,9 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { DB, LedgerTable, PricedChannel, ReservationsTable } from '../db/schema.ts';
+import { inTransaction } from '../db/transaction.ts';
 import type { Clock } from '../shared/clock.ts';
 import { AppError, invalid, notFound } from '../shared/errors.ts';
 import { getPrice } from './prices.ts';
-import { inTransaction } from '../db/transaction.ts';
 import { requireChannel, requireKind, requireKopecks, requireReservationKey } from './validation.ts';
 
 /**

@@ -79,8 +79,7 @@ export const importRoutes =
             field: 'file',
           });
         const part = await request.file();
-        if (!part || part.fieldname !== 'file')
-          throw invalid('file', 'A multipart field named "file" is required');
+        if (part?.fieldname !== 'file') throw invalid('file', 'A multipart field named "file" is required');
         const dir = path.join(ctx.dataDir, 'uploads', 'imports');
         fs.mkdirSync(dir, { recursive: true });
         const tmp = path.join(dir, `upload-${crypto.randomBytes(8).toString('hex')}`);

@@ -472,7 +472,7 @@ export class CascadeEngine {
         for (const q of queued) {
           const r = byRecipient.get(q.recipient_id)!;
           const block = mailings.get(q.mailing_id)?.variants.get(q.variant)?.blocks.get(q.block_id);
-          if (!block || block.kind !== 'send') continue;
+          if (block?.kind !== 'send') continue;
           resubmit.push(planned(q.id, q.idempotency_key, r, block));
         }
         const stillQueued = new Set(queued.map((q) => q.id));

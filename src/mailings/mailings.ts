@@ -401,7 +401,7 @@ export async function startMailing(
           { zone: z.zone },
         );
         const instant = at.isValid ? at.toJSDate() : startAt;
-        return { zone: z.zone, due: Math.max(instant, now).toISOString() };
+        return { zone: z.zone, due: new Date(Math.max(instant.getTime(), now.getTime())).toISOString() };
       });
       await sql`update mailing_recipients r set due_at = t.due
         from jsonb_to_recordset(${JSON.stringify(times)}::jsonb) as t(zone text, due timestamptz)

@@ -100,7 +100,13 @@ function rssSampler(pids: () => number[]) {
     peak = Math.max(peak, total);
   };
   const timer = setInterval(read, 100);
-  return { stop: () => (clearInterval(timer), read(), peak) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      read();
+      return peak;
+    },
+  };
 }
 
 async function waitCompleted(database: Database, mailingId: number, timeoutMs: number) {

@@ -5,10 +5,15 @@
  * TEST_DATABASE_URL is set, on PostgreSQL with 1 and 2 `omnitalk worker` processes. Prints JSON and
  * writes bench/results/cascade.json.
  *
- *   node --import tsx bench/cascade.ts [--recipients 1000000] [--only pglite|pg1|pg2]
+ * Then, unless --no-peer is given and when Redis answers on 127.0.0.1:6379, it runs the peer: the same
+ * W1 with BullMQ (bench/peer-bullmq.ts, in a child process so its RSS is its own) with the same N, and
+ * adds `peer` and `ratios` (our recipients/s over the peer's, per result) to the output.
+ *
+ *   node --import tsx bench/cascade.ts [--recipients 1000000] [--only pglite|pg1|pg2] [--no-peer]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -26,6 +31,7 @@ import { createMailing, startMailing } from '../src/mailings/mailings.ts';
 import { mailingInputSchema } from '../src/mailings/settings.ts';
 import { systemClock } from '../src/shared/clock.ts';
 import { createScratchDatabase, dropScratchDatabase } from '../test/support/db.ts';
+import type { BullmqW1Result } from './peer-bullmq.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string) => {
@@ -34,6 +40,7 @@ const arg = (name: string) => {
 };
 const N = Number(arg('recipients') ?? 1_000_000);
 const only = arg('only');
+const withPeer = !args.includes('--no-peer');
 const pgBase = process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || null;
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const scheme = JSON.parse(fs.readFileSync(path.join(root, 'examples/w1-viber-sms.json'), 'utf8'));
@@ -218,15 +225,66 @@ function result(
   return r;
 }
 
-const results = [];
+const results: ReturnType<typeof result>[] = [];
 if (!only || only === 'pglite') results.push(await runPglite());
 if (pgBase && (!only || only === 'pg1')) results.push(await runPostgres(1));
 if (pgBase && (!only || only === 'pg2')) results.push(await runPostgres(2));
+
+/** True when a Redis server answers PING on host:port within a second. */
+function redisAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d) => done(String(d).startsWith('+PONG')));
+  });
+}
+
+/** The BullMQ peer with the same N, in its own process (bench/peer-bullmq.ts prints one JSON line). */
+function runPeer(): Promise<BullmqW1Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(root, 'bench/peer-bullmq.ts'), '--recipients', String(N)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let stdout = '';
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`peer-bullmq exited with ${code}`));
+      const peer = JSON.parse(stdout.trim().split('\n').pop()!) as BullmqW1Result;
+      process.stderr.write(`${JSON.stringify(peer)}\n`);
+      resolve(peer);
+    });
+  });
+}
+
+const peer = withPeer && (await redisAnswers('127.0.0.1', 6379)) ? await runPeer() : null;
+const ratio = (r: ReturnType<typeof result> | undefined) =>
+  peer && r ? Number((r.recipientsPerSecond / peer.recipientsPerSecond).toFixed(2)) : null;
 const out = {
   benchmark: 'cascade-w1',
   at: new Date().toISOString(),
   machine: { node: process.version, cpus: os.cpus().length },
   results,
+  ...(peer
+    ? {
+        peer,
+        ratios: {
+          pglite: ratio(results.find((r) => r.backend === 'pglite')),
+          pg1: ratio(results.find((r) => r.backend === 'postgres' && r.workers === 1)),
+          pg2: ratio(results.find((r) => r.backend === 'postgres' && r.workers === 2)),
+        },
+      }
+    : {}),
 };
 fs.mkdirSync(path.join(root, 'bench/results'), { recursive: true });
 fs.writeFileSync(path.join(root, 'bench/results/cascade.json'), `${JSON.stringify(out, null, 2)}\n`);

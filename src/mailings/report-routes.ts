@@ -5,6 +5,7 @@ import { describeProviders } from '../channels/registry.ts';
 import { accountOf, requireAccount } from '../http/auth.ts';
 import type { AppContext } from '../http/context.ts';
 import { idParams } from '../http/schemas.ts';
+import { invalid } from '../shared/errors.ts';
 import { getMailing } from './mailings.ts';
 import {
   exportMessagesXlsx,
@@ -19,6 +20,12 @@ import {
   timeSeries,
   unsubscribedReport,
 } from './reports/index.ts';
+import { isZone } from './settings.ts';
+
+/** Checked before an export starts: after the 200 has gone out an error can only cut the download. */
+function checkZone(zone: string | undefined): void {
+  if (zone !== undefined && !isZone(zone)) throw invalid('timezone', `Unknown time zone "${zone}"`);
+}
 
 // Query values arrive as text; the report functions check them and name the field on error.
 const text = z.string().max(200).optional();
@@ -106,6 +113,7 @@ export const reportRoutes =
         const { timezone, ...q } = request.query;
         const filter = toMessageFilter(request.params.id, q);
         normalizeMessageFilter(filter); // bad filters answer 400 before the download starts
+        checkZone(timezone);
         const out = new PassThrough();
         exportMessagesXlsx(ctx.db, accountId, filter, out, { timezone }).catch((err) => {
           request.log.error({ err }, 'xlsx export failed');
@@ -140,6 +148,7 @@ export const reportRoutes =
           blockId: q.block_id,
         };
         normalizeRecipientFilter(filter);
+        checkZone(q.timezone);
         const out = new PassThrough();
         exportRecipientsXlsx(ctx.db, accountId, filter, out, { timezone: q.timezone }).catch((err) => {
           request.log.error({ err }, 'xlsx export failed');

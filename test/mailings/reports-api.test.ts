@@ -89,6 +89,9 @@ describe.each(backends)('mailing reports over HTTP with the sandbox providers on
     const report = (await api('GET', `/mailings/${mailingId}/report`)).json();
     expect(sheet.actualRowCount).toBe(report.totals.messages + 1);
     expect(String(sheet.getRow(1).values)).toContain('Телефон');
+    const badZone = await api('GET', `/mailings/${mailingId}/messages.xlsx?timezone=Mars/Base`);
+    expect(badZone.statusCode).toBe(400);
+    expect(badZone.json().error.field).toBe('timezone');
     const rec = await api('GET', `/mailings/${mailingId}/recipients.xlsx`);
     const book2 = new ExcelJS.Workbook();
     await book2.xlsx.load(rec.rawPayload as unknown as ArrayBuffer);

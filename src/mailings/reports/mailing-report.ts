@@ -4,6 +4,7 @@ import { notFound } from '../../shared/errors.ts';
 import type { SendChannel } from '../scheme/vocabulary.ts';
 import { optionalId } from './filters.ts';
 import { toDate } from './messages.ts';
+import { withGroupingPlan } from './planner.ts';
 import type { RecipientBucket } from './report-vocabulary.ts';
 import {
   hasStatus,
@@ -15,7 +16,7 @@ import {
   isUndelivered,
   isViewed,
   recipientBucketSql,
-  recipientHasMessages,
+  recipientStarted,
 } from './sql-fragments.ts';
 
 /**
@@ -26,31 +27,34 @@ import {
  * - recipients: rows in mailing_recipients (everyone the mailing was built for).
  * - goal: the path ended in a goal block (state done, end_reason goal).
  * - finished: the path ended without a goal (end_reason finished: no link matched or a block ran out of links).
- * - interrupted: cut short by cancelling the mailing after at least one message had been written for the
- *   recipient (end_reason cancelled, or still open in a cancelled mailing).
- * - cancelled: the mailing was cancelled before anything was sent to the recipient (same, with no message).
+ * - interrupted: cut short by cancelling the mailing after its cascade had started for the recipient (a
+ *   message was written for it, or it had moved past the start block): end_reason cancelled, or still
+ *   open in a cancelled mailing.
+ * - cancelled: the mailing was cancelled before anything was sent to the recipient (same, not started).
  * - onModeration: recipients of a mailing that is on moderation (nothing can move until it is approved).
- * - pending: open recipients in state `send` with no message yet — waiting for their first send (start
- *   time, send window, smoothing, or a draft/scheduled/paused mailing).
+ * - pending: open recipients in state `send` that have not started — waiting for their first send
+ *   (start time, send window, smoothing, or a draft/scheduled/paused mailing).
  * - running: every other open recipient — a send in flight (sending), awaiting the decision (waiting),
  *   in a delay block, or due to send a later block or a redial (state send after a first message).
  * - reached: recipients with at least one delivered message (counted across their cascade; not a bucket).
  *
  * Message totals — one message is one send attempt of a block to a recipient, so a recipient who got a
  * Viber message and then an SMS counts twice:
- * - messages: every message row, including failed sends.
+ * - messages: every message row: queued (not handed to the provider yet), sent and failed.
  * - sent: accepted by the provider (state submitted).
  * - failed: the send itself failed (stop-listed, insufficient funds, invalid number, ...).
  * - delivered: the statuses contain any milestone of its channel (delivered, viewed, clicked, answered, ivr).
  * - undelivered: not delivered, and failed, or reported undelivered/no_answer, or decided with no delivery.
- *   sent + failed - delivered - undelivered = messages still awaiting a status (or only flagged spam/unsubscribed).
- * - viewed: reached `viewed` or a milestone above it on a channel that reports views (a Viber click).
+ *   Delivered and undelivered never overlap (a milestone wins over a failure report); messages minus both
+ *   are still queued, awaiting a status, or only flagged spam/unsubscribed.
+ * - viewed: reported viewed, or a higher milestone that implies a view on its channel (a Viber click).
  * - clicked: the link in the message was clicked.
  * - replied: at least one text reply.
  * - spam, unsubscribed: the recipient flagged the message.
  *
- * Money (integer kopecks): cost = sum of what was charged for every message; refunded = the part of it
- * returned (undelivered and failed sends, and a full-refund request); net = cost - refunded.
+ * Money (integer kopecks): cost = sum of messages.cost (what was reserved for each send; a send refused
+ * before reserving costs 0); refunded = the cost of messages marked refunded (undelivered, failed at the
+ * provider, and the one full-refund request); net = cost - refunded, what the mailing really cost.
  */
 
 export interface ReportTotals {
@@ -218,40 +222,46 @@ export async function mailingReport(
     .orderBy('variant')
     .execute();
 
-  // Whether a recipient has any message is asked only where the bucket depends on it (an open `send`
-  // state, a cancelled path): CASE evaluates lazily, and each question is one probe of
-  // messages_recipient_idx, so the plan stays linear even without table statistics (PGlite).
-  const recipientGroups = await sql<RecipientGroup>`
-    select r.variant, r.block_id, ${recipientBucketSql(sql`${mailing.status}::text`, recipientHasMessages)} as bucket,
-      count(*) as n
-    from mailing_recipients r
-    where r.mailing_id = ${mailing.id} and r.account_id = ${accountId}
-    group by 1, 2, 3`.execute(db);
+  const { recipientGroups, reachedRows, messageGroups } = await withGroupingPlan(db, async (trx) => {
+    // Whether a recipient has any message is asked only where the bucket depends on it (an open `send`
+    // state, a cancelled path): CASE evaluates lazily, and each question is one probe of
+    // messages_recipient_idx, so the plan stays linear even without table statistics (PGlite).
+    const recipientGroups = await sql<RecipientGroup>`
+      select r.variant, r.block_id, ${recipientBucketSql(sql`${mailing.status}::text`, recipientStarted)} as bucket,
+        count(*) as n
+      from mailing_recipients r
+      where r.mailing_id = ${mailing.id} and r.account_id = ${accountId}
+      group by 1, 2, 3`.execute(trx);
 
-  // Recipients reached: distinct recipients with a delivered message, per variant.
-  const reachedRows = await sql<{ variant: number; reached: number }>`
-    select m.variant, count(distinct m.recipient_id) as reached
-    from messages m
-    where m.mailing_id = ${mailing.id} and m.account_id = ${accountId} and ${isDelivered}
-    group by m.variant`.execute(db);
+    // Recipients reached: distinct recipients with a delivered message, per variant (a hashed distinct).
+    const reachedRows = await sql<{ variant: number; reached: number }>`
+      select d.variant, count(*) as reached
+      from (
+        select distinct m.variant, m.recipient_id
+        from messages m
+        where m.mailing_id = ${mailing.id} and m.account_id = ${accountId} and ${isDelivered}
+      ) d
+      group by d.variant`.execute(trx);
 
-  const messageGroups = await sql<MessageGroup>`
-    select m.variant, m.block_id, m.channel, m.link_id,
-      count(*) as messages,
-      count(*) filter (where ${isSent}) as sent,
-      count(*) filter (where ${isFailed}) as failed,
-      count(*) filter (where ${isDelivered}) as delivered,
-      count(*) filter (where ${isUndelivered}) as undelivered,
-      count(*) filter (where ${isViewed}) as viewed,
-      count(*) filter (where ${isClicked}) as clicked,
-      count(*) filter (where ${isReplied}) as replied,
-      count(*) filter (where ${hasStatus('spam')}) as spam,
-      count(*) filter (where ${hasStatus('unsubscribed')}) as unsubscribed,
-      coalesce(sum(m.cost), 0)::bigint as cost,
-      coalesce(sum(m.cost) filter (where m.refunded), 0)::bigint as refunded
-    from messages m
-    where m.mailing_id = ${mailing.id} and m.account_id = ${accountId}
-    group by m.variant, m.block_id, m.channel, m.link_id`.execute(db);
+    const messageGroups = await sql<MessageGroup>`
+      select m.variant, m.block_id, m.channel, m.link_id,
+        count(*) as messages,
+        count(*) filter (where ${isSent}) as sent,
+        count(*) filter (where ${isFailed}) as failed,
+        count(*) filter (where ${isDelivered}) as delivered,
+        count(*) filter (where ${isUndelivered}) as undelivered,
+        count(*) filter (where ${isViewed}) as viewed,
+        count(*) filter (where ${isClicked}) as clicked,
+        count(*) filter (where ${isReplied}) as replied,
+        count(*) filter (where ${hasStatus('spam')}) as spam,
+        count(*) filter (where ${hasStatus('unsubscribed')}) as unsubscribed,
+        coalesce(sum(m.cost), 0)::bigint as cost,
+        coalesce(sum(m.cost) filter (where m.refunded), 0)::bigint as refunded
+      from messages m
+      where m.mailing_id = ${mailing.id} and m.account_id = ${accountId}
+      group by m.variant, m.block_id, m.channel, m.link_id`.execute(trx);
+    return { recipientGroups, reachedRows, messageGroups };
+  });
 
   const totals = emptyTotals();
   const money = { cost: 0, refunded: 0 };

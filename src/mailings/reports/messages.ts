@@ -185,18 +185,26 @@ async function fetchMessageWindow(
   }));
 }
 
-/** The id range the account's (or the mailing's) messages occupy: index endpoints, not a scan. */
+/**
+ * The id range the account's (or the mailing's) messages occupy, from the ends of messages_mailing_idx
+ * per mailing: a few index probes per mailing, never a scan (an account filter alone would walk the
+ * primary key across other accounts' rows).
+ */
 async function messageBounds(
   db: Kysely<DB>,
   accountId: number,
   f: NormalizedMessageFilter,
 ): Promise<IdBounds | null> {
-  let q = db
-    .selectFrom('messages')
-    .select((eb) => [eb.fn.min('id').as('min'), eb.fn.max('id').as('max')])
-    .where('account_id', '=', accountId);
-  if (f.mailingId !== undefined) q = q.where('mailing_id', '=', f.mailingId);
-  const row = await q.executeTakeFirst();
+  const onlyMailing = f.mailingId !== undefined ? sql`and ml.id = ${f.mailingId}` : sql``;
+  const result = await sql<{ min: number | null; max: number | null }>`
+    select min(x.lo) as min, max(x.hi) as max
+    from mailings ml
+    cross join lateral (
+      select min(m.id) as lo, max(m.id) as hi from messages m
+      where m.mailing_id = ml.id and m.account_id = ${accountId}
+    ) x
+    where ml.account_id = ${accountId} ${onlyMailing}`.execute(db);
+  const row = result.rows[0];
   return row?.min == null || row.max == null ? null : { min: Number(row.min), max: Number(row.max) };
 }
 
@@ -217,8 +225,8 @@ export async function* messageBatches(
 }
 
 /**
- * Messages of the account, keyset-paged by id (newest first unless `order: 'oldest'`). Filters combine
- * with AND. A mailing of another account simply matches nothing.
+ * Messages of the account, keyset-paged by id (newest first unless `order: 'oldest'`), read in id
+ * windows (id-windows.ts). Filters combine with AND. A mailing of another account matches nothing.
  */
 export async function listMessages(
   db: Kysely<DB>,

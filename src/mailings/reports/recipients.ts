@@ -13,7 +13,7 @@ import { firstRows, type IdBounds, scanIdWindows } from './id-windows.ts';
 import { mailingNames } from './mailing-names.ts';
 import { LIST_BATCH, type Page, toDate } from './messages.ts';
 import { endReasons, type RecipientBucket, recipientBuckets, recipientStates } from './report-vocabulary.ts';
-import { recipientBucketSql, recipientHasMessages } from './sql-fragments.ts';
+import { recipientBucketSql, recipientStarted } from './sql-fragments.ts';
 
 /** Recipients of mailings ("export subscribers", RP-2), keyset-paged by id. */
 
@@ -75,7 +75,7 @@ export function normalizeRecipientFilter(filter: RecipientFilter): NormalizedRec
 // The mailing's status by primary key, per row: a join could be planned as a loop over the account.
 const bucket = recipientBucketSql(
   sql`(select ml.status from mailings ml where ml.id = r.mailing_id)`,
-  recipientHasMessages,
+  recipientStarted,
 );
 
 /** Rows with lo <= id <= hi in id order; one table, no joins (see id-windows.ts). */

@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
-import { channelMilestones, type SendChannel, sendChannels } from '../scheme/vocabulary.ts';
+import { channelMilestones, sendChannels } from '../scheme/vocabulary.ts';
 import {
   deliveredStatuses,
   failureStatuses,
@@ -83,23 +83,26 @@ export const messageStatusSql: RawBuilder<MessageReportStatus> = (() => {
 
 /**
  * The recipient's bucket (see mailing-report.ts). `mailingStatus` is the status of the recipient's
- * mailing; `hasMessages` whether any message was ever written for the recipient.
+ * mailing; `started` whether its cascade has started (recipientStarted).
  */
 export function recipientBucketSql(
   mailingStatus: RawBuilder<string>,
-  hasMessages: RawBuilder<boolean>,
+  started: RawBuilder<boolean>,
 ): RawBuilder<RecipientBucket> {
   return sql<RecipientBucket>`(case
     when r.state = 'done' and r.end_reason = 'goal' then 'goal'
     when (r.state = 'done' and r.end_reason = 'cancelled') or (r.state <> 'done' and ${mailingStatus} = 'cancelled')
-      then case when ${hasMessages} then 'interrupted' else 'cancelled' end
+      then case when ${started} then 'interrupted' else 'cancelled' end
     when r.state = 'done' then 'finished'
     when ${mailingStatus} = 'on_moderation' then 'on_moderation'
-    when r.state = 'send' and not ${hasMessages} then 'pending'
+    when r.state = 'send' and not ${started} then 'pending'
     else 'running' end)`;
 }
 
-/** Whether a recipient row `r` has any message (an index probe on messages_recipient_idx). */
-export const recipientHasMessages = sql<boolean>`exists (select 1 from messages x where x.recipient_id = r.id)`;
-
-export const channelLiteral = (channel: SendChannel) => lit(channel);
+/**
+ * Whether the cascade has started for recipient row `r`: anything was sent to it yet. Its own columns answer for almost every row (it
+ * left the start block, which is always a send block; it is on a redial; it has a current message);
+ * only the rest cost a probe of messages_recipient_idx (OR stops at the first true arm).
+ */
+export const recipientStarted = sql<boolean>`(r.step > 0 or r.attempt > 0 or r.message_id is not null
+  or exists (select 1 from messages x where x.recipient_id = r.id and x.account_id = r.account_id))`;

@@ -13,6 +13,7 @@ import {
   requiredDate,
   timezone,
 } from './filters.ts';
+import { withGroupingPlan } from './planner.ts';
 import { isClicked, isDelivered, isSent, isUndelivered } from './sql-fragments.ts';
 
 /**
@@ -104,52 +105,55 @@ export async function timeSeries(
         : sql``;
 
   const at = sql`coalesce(m.sent_at, m.created_at)`;
-  const messageRows = await sql<{
-    t: Date | string;
-    sent: number;
-    delivered: number;
-    clicked: number;
-    undelivered: number;
-  }>`
-    select date_trunc(${bucket}, ${at}, ${zone}) as t,
-      count(*) filter (where ${isSent}) as sent,
-      count(*) filter (where ${isDelivered}) as delivered,
-      count(*) filter (where ${isClicked}) as clicked,
-      count(*) filter (where ${isUndelivered}) as undelivered
-    from messages m
-    where m.account_id = ${accountId} and ${at} >= ${from} and ${at} < ${to}
-      ${byMailing(sql.ref('m.mailing_id'))}
-      ${channel ? sql`and m.channel = ${channel}` : sql``}
-      ${variant !== undefined ? sql`and m.variant = ${variant}` : sql``}
-    group by 1`.execute(db);
+  const { messageRows, goalRows } = await withGroupingPlan(db, async (trx) => {
+    const messageRows = await sql<{
+      t: Date | string;
+      sent: number;
+      delivered: number;
+      clicked: number;
+      undelivered: number;
+    }>`
+      select date_trunc(${bucket}, ${at}, ${zone}) as t,
+        count(*) filter (where ${isSent}) as sent,
+        count(*) filter (where ${isDelivered}) as delivered,
+        count(*) filter (where ${isClicked}) as clicked,
+        count(*) filter (where ${isUndelivered}) as undelivered
+      from messages m
+      where m.account_id = ${accountId} and ${at} >= ${from} and ${at} < ${to}
+        ${byMailing(sql.ref('m.mailing_id'))}
+        ${channel ? sql`and m.channel = ${channel}` : sql``}
+        ${variant !== undefined ? sql`and m.variant = ${variant}` : sql``}
+      group by 1`.execute(trx);
 
-  const goalFilter = sql`r.account_id = ${accountId} and r.state = 'done' and r.end_reason = 'goal'
+    const goalFilter = sql`r.account_id = ${accountId} and r.state = 'done' and r.end_reason = 'goal'
       and r.finished_at >= ${from} and r.finished_at < ${to}
       ${byMailing(sql.ref('r.mailing_id'))}
       ${variant !== undefined ? sql`and r.variant = ${variant}` : sql``}`;
-  const goalRows = channel
-    ? // Goals of recipients who got at least one message on the channel: both sides grouped per recipient.
-      await sql<{ t: Date | string; goal: number }>`
-        select t, count(*) as goal from (
-          select max(u.t) as t
-          from (
-            select r.id, date_trunc(${bucket}, r.finished_at, ${zone}) as t, true as is_goal
-            from mailing_recipients r where ${goalFilter}
-            union all
-            select m.recipient_id, null, false
-            from messages m
-            where m.account_id = ${accountId} and m.channel = ${channel} and m.created_at < ${to}
-              ${byMailing(sql.ref('m.mailing_id'))}
-              ${variant !== undefined ? sql`and m.variant = ${variant}` : sql``}
-          ) u
-          group by u.id
-          having bool_or(u.is_goal) and bool_or(not u.is_goal)
-        ) x
-        group by t`.execute(db)
-    : await sql<{ t: Date | string; goal: number }>`
-        select date_trunc(${bucket}, r.finished_at, ${zone}) as t, count(*) as goal
-        from mailing_recipients r where ${goalFilter}
-        group by 1`.execute(db);
+    const goalRows = channel
+      ? // Goals of recipients who got at least one message on the channel: both sides grouped per recipient.
+        await sql<{ t: Date | string; goal: number }>`
+          select t, count(*) as goal from (
+            select max(u.t) as t
+            from (
+              select r.id, date_trunc(${bucket}, r.finished_at, ${zone}) as t, true as is_goal
+              from mailing_recipients r where ${goalFilter}
+              union all
+              select m.recipient_id, null, false
+              from messages m
+              where m.account_id = ${accountId} and m.channel = ${channel} and m.created_at < ${to}
+                ${byMailing(sql.ref('m.mailing_id'))}
+                ${variant !== undefined ? sql`and m.variant = ${variant}` : sql``}
+            ) u
+            group by u.id
+            having bool_or(u.is_goal) and bool_or(not u.is_goal)
+          ) x
+          group by t`.execute(trx)
+      : await sql<{ t: Date | string; goal: number }>`
+          select date_trunc(${bucket}, r.finished_at, ${zone}) as t, count(*) as goal
+          from mailing_recipients r where ${goalFilter}
+          group by 1`.execute(trx);
+    return { messageRows, goalRows };
+  });
 
   const points = new Map<number, TimePoint>();
   for (const start of starts) points.set(start.toMillis(), emptyPoint(start, zone));

@@ -1,13 +1,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import ExcelJS from 'exceljs';
+import { sql } from 'kysely';
+import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../../../test/support/db.ts';
 import type { Database } from '../../db/database.ts';
-import { failure, newAccount, seedSampleMailing } from './test-seed.ts';
-import { exportMessagesXlsx, exportRecipientsXlsx } from './xlsx-export.ts';
+import { addRecipient, failure, newAccount, newMailing, seedSampleMailing } from './test-seed.ts';
+import { excelWallTime, exportMessagesXlsx, exportRecipientsXlsx } from './xlsx-export.ts';
 
 /** Names of the entries in a zip's central directory; throws unless the file is a well-formed zip. */
 function zipEntries(file: Buffer): string[] {
@@ -189,6 +191,39 @@ describe.each(backends)('Excel exports on $name', (backend) => {
     expect(rowValues(sheet, 11).slice(0, 3)).toEqual(['+79990000010', 'B', 'В процессе']);
   });
 
+  it('keeps pace with a slow reader and still writes a whole workbook', async () => {
+    const big = await newAccount(db());
+    const mailingId = await newMailing(db(), big, { name: 'Большая' });
+    const recipientId = await addRecipient(db(), big, mailingId, {
+      phone: '+79991112233',
+      state: 'waiting',
+    });
+    await sql`
+      insert into messages (account_id, mailing_id, recipient_id, block_id, step, channel, idempotency_key, phone,
+                            state, statuses, cost, created_at, sent_at)
+      select ${big}, ${mailingId}, ${recipientId}, 'b1', 0, 'sms', 'slow-' || i, '+79991112233',
+             'submitted', array['delivered'], 250, now(), now()
+      from generate_series(1, 3000) i`.execute(db());
+    const chunks: Buffer[] = [];
+    let waits = 0;
+    const slow = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _encoding, done) {
+        chunks.push(chunk);
+        waits++;
+        setTimeout(done, 1);
+      },
+    });
+    const result = await exportMessagesXlsx(db(), big, { mailingId }, slow, { pageSize: 500 });
+    expect(result.rows).toBe(3000);
+    expect(waits).toBeGreaterThan(1);
+    const book = new ExcelJS.Workbook();
+    await book.xlsx.load(Buffer.concat(chunks) as unknown as ArrayBuffer);
+    const sheet = book.worksheets[0]!;
+    expect(sheet.actualRowCount).toBe(3001);
+    expect(rowValues(sheet, 3001).slice(2, 7)).toEqual(['+79991112233', 'СМС', 'b1', 'A', 'Доставлено']);
+  });
+
   it('rejects a bad filter before writing anything', async () => {
     const out = new PassThrough();
     let written = 0;
@@ -202,5 +237,27 @@ describe.each(backends)('Excel exports on $name', (backend) => {
     );
     expect(recipientsError).toMatchObject({ code: 'validation_failed', field: 'status' });
     expect(written).toBe(0);
+  });
+});
+
+describe('excelWallTime', () => {
+  it('matches the zone wall time across daylight-saving changes and odd offsets', () => {
+    for (const zone of [
+      'Europe/Moscow',
+      'Europe/Berlin',
+      'America/New_York',
+      'Asia/Kathmandu',
+      'Australia/Lord_Howe',
+    ]) {
+      const wall = excelWallTime(zone);
+      // Every 7 minutes through 2026 around the March and October/November transitions.
+      for (const start of [Date.UTC(2026, 2, 27), Date.UTC(2026, 9, 23), Date.UTC(2026, 3, 3)]) {
+        for (let ms = start; ms < start + 10 * 86_400_000; ms += 7 * 60_000) {
+          const t = DateTime.fromMillis(ms, { zone });
+          const want = Date.UTC(t.year, t.month - 1, t.day, t.hour, t.minute, t.second, t.millisecond);
+          expect(wall(new Date(ms)).getTime(), `${zone} ${new Date(ms).toISOString()}`).toBe(want);
+        }
+      }
+    }
   });
 });

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Stream } from 'node:stream';
 import ExcelJS from 'exceljs';
 import type { Kysely } from 'kysely';
-import { DateTime } from 'luxon';
+import { IANAZone } from 'luxon';
 import type { DB } from '../../db/schema.ts';
 import { invalid } from '../../shared/errors.ts';
 import { channelLabelsRu, errorReasonLabelsRu } from '../scheme/labels-ru.ts';
@@ -52,7 +52,7 @@ export async function exportMessagesXlsx(
   const f = normalizeMessageFilter(filter);
   const zone = timezone(options.timezone);
   const pageSize = pageSizeOf(options.pageSize);
-  const local = wallTime(zone);
+  const local = excelWallTime(zone);
   return writeWorkbook(output, async (book) => {
     const sheet = book.addWorksheet('Сообщения', { views: [{ state: 'frozen', ySplit: 1 }] });
     sheet.columns = [
@@ -114,7 +114,7 @@ export async function exportRecipientsXlsx(
   const f = normalizeRecipientFilter(filter);
   const zone = timezone(options.timezone);
   const pageSize = pageSizeOf(options.pageSize);
-  const local = wallTime(zone);
+  const local = excelWallTime(zone);
   return writeWorkbook(output, async (book) => {
     const sheet = book.addWorksheet('Получатели', { views: [{ state: 'frozen', ySplit: 1 }] });
     sheet.columns = [
@@ -192,13 +192,27 @@ function pageSizeOf(value: number | undefined): number {
   return value;
 }
 
-/** The zone's wall time as a "UTC" Date, which is what Excel shows for a date cell. */
-function wallTime(zone: string): (d: Date) => Date {
+/**
+ * The zone's wall time as a "UTC" Date, which is what Excel shows for a date cell. Offsets are looked
+ * up once per quarter hour of time (every zone's transitions fall on quarter hours), not per cell.
+ */
+export function excelWallTime(zone: string): (d: Date) => Date {
+  const tz = IANAZone.create(zone);
+  const offsets = new Map<number, number>();
   return (d) => {
-    const t = DateTime.fromJSDate(d, { zone });
-    return new Date(Date.UTC(t.year, t.month - 1, t.day, t.hour, t.minute, t.second, t.millisecond));
+    const ms = d.getTime();
+    const quarter = Math.floor(ms / QUARTER_HOUR);
+    let offset = offsets.get(quarter);
+    if (offset === undefined) {
+      offset = tz.offset(ms);
+      if (offsets.size > 100_000) offsets.clear();
+      offsets.set(quarter, offset);
+    }
+    return new Date(ms + offset * 60_000);
   };
 }
+
+const QUARTER_HOUR = 15 * 60_000;
 
 const errorLabel = (reason: string | null) =>
   reason === null ? null : isErrorReason(reason) ? errorReasonLabelsRu[reason] : reason;

@@ -112,6 +112,21 @@ describe.each(backends)('contacts import command on $name', (backend) => {
         { file: path.join(dir, 'missing.csv'), accountId, groupName: 'X', json: true, region: 'RU' },
       ),
     ).rejects.toMatchObject({ field: 'file' });
+    const withHeaders = path.join(dir, 'clients2.csv');
+    fs.writeFileSync(withHeaders, 'Телефон,Имя\n89991234567,Иван\n');
+    await expect(
+      contactsImportCommand(
+        { db: database.db, clock, out },
+        {
+          file: withHeaders,
+          accountId,
+          groupName: 'Новая',
+          json: true,
+          region: 'RU',
+          mapping: { phone: 'Phone' },
+        },
+      ),
+    ).rejects.toMatchObject({ code: 'validation_failed', field: 'mapping.phone' });
     const groups = await database.db.selectFrom('contact_groups').select('name').execute();
     expect(groups.map((g) => g.name)).toEqual(['Клиенты']);
   });

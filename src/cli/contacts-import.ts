@@ -11,6 +11,7 @@ import {
   type ImportSummary,
   listImportErrors,
   previewImportFile,
+  resolveMapping,
   runImport,
   suggestMapping,
 } from '../contacts/import/index.ts';
@@ -65,6 +66,7 @@ export async function contactsImportCommand(
 
   const preview = await previewImportFile(opts.file);
   const mapping: ImportMapping = opts.mapping ?? guessMapping(preview.headers);
+  resolveMapping(preview.headers, mapping); // a missing column is refused before the group or import exist
   const groupId = await ensureGroup(db, clock, opts.accountId, opts.groupName);
   const record = await createImport(db, clock, {
     accountId: opts.accountId,

@@ -30,7 +30,6 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
     bodyLimit: JSON_BODY_LIMIT,
-    disableRequestLogging: false,
     trustProxy: true,
   });
   app.setValidatorCompiler(validatorCompiler);

@@ -3,7 +3,6 @@ import { SingleBar } from 'cli-progress';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { channelAdapters } from '../channels/registry.ts';
-import { ensureGroup } from '../contacts/groups.ts';
 import type { DB } from '../db/schema.ts';
 import { SharedFastClock } from '../mailings/engine/fast-clock.ts';
 import { startEngineLoop } from '../mailings/engine/loop.ts';
@@ -51,7 +50,7 @@ export async function mailingRunCommand(
     .executeTakeFirst();
   if (!groupExists)
     throw new AppError('not_found', `Group "${options.groupName}" not found`, { field: 'group' });
-  const groupId = await ensureGroup(deps.db, deps.clock, options.accountId, options.groupName);
+  const groupId = groupExists.id;
   const body = raw as Record<string, unknown>;
   const request = 'blocks' in body ? { scheme: body } : body;
   const input = mailingInputSchema.parse({ recipients: { group_ids: [groupId] }, ...request });

@@ -3,31 +3,11 @@ import { backends } from '../../../test/support/db.ts';
 import type { Database } from '../../db/database.ts';
 import { AppError } from '../../shared/errors.ts';
 import { channelMilestones, sendChannels } from '../scheme/vocabulary.ts';
-import { mailingReport, type ReportTotals } from './mailing-report.ts';
+import { emptyTotals, mailingReport, type ReportTotals } from './mailing-report.ts';
 import { milestonePriority } from './report-vocabulary.ts';
 import { addMessage, addRecipient, failure, newAccount, newMailing, seedSampleMailing } from './test-seed.ts';
 
-const zeroTotals: ReportTotals = {
-  recipients: 0,
-  reached: 0,
-  goal: 0,
-  finished: 0,
-  interrupted: 0,
-  onModeration: 0,
-  cancelled: 0,
-  running: 0,
-  pending: 0,
-  messages: 0,
-  sent: 0,
-  failed: 0,
-  delivered: 0,
-  undelivered: 0,
-  viewed: 0,
-  clicked: 0,
-  replied: 0,
-  spam: 0,
-  unsubscribed: 0,
-};
+const zeroTotals: ReportTotals = emptyTotals();
 
 const buckets = (t: ReportTotals) =>
   t.onModeration + t.pending + t.running + t.goal + t.finished + t.interrupted + t.cancelled;

@@ -133,7 +133,8 @@ export interface MailingReport {
   byVariant: VariantReport[];
 }
 
-const emptyTotals = (): ReportTotals => ({
+/** Every total at zero: the starting point of a report (and of tests' expected values). */
+export const emptyTotals = (): ReportTotals => ({
   recipients: 0,
   reached: 0,
   goal: 0,

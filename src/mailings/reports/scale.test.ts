@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../../../test/support/db.ts';
 import type { Database } from '../../db/database.ts';
-import { mailingReport, type ReportTotals } from './mailing-report.ts';
+import { emptyTotals, mailingReport, type ReportTotals } from './mailing-report.ts';
 import { newAccount, newMailing } from './test-seed.ts';
 
 /**
@@ -81,27 +81,7 @@ function recipientState(i: number): { state: string; endReason: string | null } 
 }
 
 function expected() {
-  const zero = (): ReportTotals => ({
-    recipients: 0,
-    reached: 0,
-    goal: 0,
-    finished: 0,
-    interrupted: 0,
-    onModeration: 0,
-    cancelled: 0,
-    running: 0,
-    pending: 0,
-    messages: 0,
-    sent: 0,
-    failed: 0,
-    delivered: 0,
-    undelivered: 0,
-    viewed: 0,
-    clicked: 0,
-    replied: 0,
-    spam: 0,
-    unsubscribed: 0,
-  });
+  const zero = emptyTotals;
   const totals = [zero(), zero()];
   const money = [
     { cost: 0, refunded: 0 },

@@ -421,3 +421,47 @@ export async function auditBalance(
   if (!row) throw notFound('Account', 'accountId');
   return { balance: row.balance, ledgerSum: row.ledger_sum, ok: row.balance === row.ledger_sum };
 }
+
+/**
+ * Moves money for a batch of engine messages as one ledger row covering `items` of them: a debit when
+ * they are sent (`reserve`) or a credit when some turn out undelivered (`refund`). Each message row keeps
+ * its own cost and refunded flag; the caller flips the flag with `where not refunded` in the same
+ * transaction, so every message is refunded at most once. A debit the balance cannot cover fails on the
+ * balance constraint — callers read the balance first (see lockBalance) and send only what it covers.
+ */
+export async function moveBatch(
+  db: Kysely<DB>,
+  clock: Clock,
+  input: {
+    accountId: number;
+    kind: 'reserve' | 'refund';
+    amount: number;
+    items: number;
+    description: string;
+  },
+): Promise<void> {
+  const amount = requireKopecks(input.amount, 'amount');
+  if (amount === 0 || input.items <= 0) return;
+  const signed = input.kind === 'reserve' ? -amount : amount;
+  await sql`
+    with entry as (
+      insert into ledger (account_id, amount, kind, items, description, created_at)
+      values (${input.accountId}, ${signed}, ${input.kind}, ${input.items}, ${input.description}, ${clock.now().toISOString()}::timestamptz)
+      returning amount
+    )
+    update accounts set balance = balance + (select amount from entry) where id = ${input.accountId}`.execute(
+    db,
+  );
+}
+
+/** Reads the balance and holds the account row until the transaction ends (orders it against every other debit). */
+export async function lockBalance(db: Kysely<DB>, accountId: number): Promise<number> {
+  const account = await db
+    .selectFrom('accounts')
+    .select('balance')
+    .where('id', '=', accountId)
+    .forNoKeyUpdate()
+    .executeTakeFirst();
+  if (!account) throw notFound('Account', 'accountId');
+  return account.balance;
+}

@@ -30,6 +30,13 @@ export interface OpenOptions {
   poolSize?: number;
 }
 
+/**
+ * Databases with a single connection (PGlite): work that holds a transaction must pass that transaction
+ * to anything that writes, since a second transaction would wait for the connection forever.
+ */
+const singleConnection = new WeakSet<object>();
+export const isSingleConnection = (db: object): boolean => singleConnection.has(db);
+
 export async function openDatabase(options: OpenOptions): Promise<Database> {
   if (options.databaseUrl) {
     const pool = new pg.Pool({
@@ -56,6 +63,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   });
   await pglite.waitReady;
   const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
+  singleConnection.add(db);
   return {
     db,
     kind: 'pglite',

@@ -69,26 +69,31 @@ async function record(
   plans: readonly Plan[],
   now: Date,
 ): Promise<Map<string, { inserted: boolean; stored: string | null }>> {
-  const result = await sql<{ key: string; inserted: boolean; stored: string | null }>`
-    with input as (
-      select * from unnest(
-        ${plans.map((p) => p.message.key)}::text[],
-        ${plans.map((p) => p.providerMessageId)}::text[],
-        ${plans.map((p) => p.message.accountId)}::bigint[],
-        ${plans.map((p) => p.simulation.ok)}::boolean[]
-      ) as t(key, provider_message_id, account_id, accepted)
-    ), inserted as (
-      insert into sandbox_submissions (idempotency_key, provider, provider_message_id, account_id, created_at)
-      select key, ${provider}, provider_message_id, account_id, ${now.toISOString()}::timestamptz
-      from input where accepted
-      on conflict (idempotency_key) do nothing
-      returning idempotency_key
-    )
-    select input.key, inserted.idempotency_key is not null as inserted, stored.provider_message_id as stored
-    from input
-    left join inserted on inserted.idempotency_key = input.key
-    left join sandbox_submissions stored on stored.idempotency_key = input.key`.execute(db);
-  return new Map(result.rows.map((row) => [row.key, { inserted: row.inserted, stored: row.stored }]));
+  const accepted = plans.filter((p) => p.simulation.ok);
+  const inserted = accepted.length
+    ? await sql<{ key: string; provider_message_id: string }>`
+        insert into sandbox_submissions (idempotency_key, provider, provider_message_id, account_id, created_at)
+        select key, ${provider}, provider_message_id, account_id, ${now.toISOString()}::timestamptz
+        from unnest(
+          ${accepted.map((p) => p.message.key)}::text[],
+          ${accepted.map((p) => p.providerMessageId)}::text[],
+          ${accepted.map((p) => p.message.accountId)}::bigint[]
+        ) as t(key, provider_message_id, account_id)
+        on conflict (idempotency_key) do nothing
+        returning idempotency_key as key, provider_message_id`.execute(db)
+    : { rows: [] };
+  const out = new Map<string, { inserted: boolean; stored: string | null }>();
+  for (const row of inserted.rows) out.set(row.key, { inserted: true, stored: row.provider_message_id });
+  // Keys seen before (a resubmit after a crash, or refused today but accepted once): what is stored.
+  const others = plans.map((p) => p.message.key).filter((key) => !out.has(key));
+  if (others.length > 0) {
+    const stored = await sql<{ key: string; provider_message_id: string }>`
+      select idempotency_key as key, provider_message_id from sandbox_submissions
+      where idempotency_key = any(${others}::text[])`.execute(db);
+    const byKey = new Map(stored.rows.map((r) => [r.key, r.provider_message_id]));
+    for (const key of others) out.set(key, { inserted: false, stored: byKey.get(key) ?? null });
+  }
+  return out;
 }
 
 /**

@@ -1,9 +1,10 @@
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
-import { captureMany, refundMany, reserveMany } from '../../billing/ledger.ts';
+import { lockBalance, moveBatch } from '../../billing/ledger.ts';
 import { getPrice } from '../../billing/prices.ts';
 import type { ChannelAdapter, OutboundMessage, SubmitResult } from '../../channels/types.ts';
-import type { DB, RecipientEndReason, RecipientState } from '../../db/schema.ts';
+import { isSingleConnection } from '../../db/database.ts';
+import type { DB, RecipientEndReason, RecipientState, StopListSource } from '../../db/schema.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { type Decision, decideDelayBlock, decideSendBlock } from '../scheme/decide.ts';
 import type { Block, SendBlock } from '../scheme/model.ts';
@@ -13,6 +14,7 @@ import {
   type MessageStatus,
   type SendChannel,
 } from '../scheme/vocabulary.ts';
+import { ivrCapsOf } from './ivr-cap.ts';
 import { renderContent } from './render.ts';
 import { type CompiledMailing, SchemeCache } from './schemes-cache.ts';
 import { nextAllowed } from './time-rules.ts';
@@ -22,11 +24,12 @@ import { nextAllowed } from './time-rules.ts';
  * with FOR UPDATE SKIP LOCKED, so several workers on one PostgreSQL share the work, and writes the
  * batch's outcome with a handful of statements whatever the batch size.
  *
- * A send is two transactions around the provider call: (1) claim, check the stop list, reserve money,
- * write the messages as `queued` and lease the recipients (`sending`); (2) after the call, record the
- * provider ids. A worker that dies between the two leaves leased recipients whose lease expires; the
- * next worker resubmits the same queued messages with the same idempotency keys, and the provider
- * (sandbox or real) answers with what it already accepted instead of sending again.
+ * Row economy (it decides the speed): a send is one transaction — claim, stop list, money, the provider
+ * call, then the message rows written once and complete. A crash anywhere rolls the whole batch back;
+ * the next claim calls the provider again with the same idempotency key (recipient + step + attempt),
+ * and the provider answers with what it already accepted instead of sending again. Provider events are
+ * applied and decided in the same transaction (no extra pass over the recipient), applied events are
+ * deleted, and money moves as one ledger row per batch.
  */
 
 export interface EngineDeps {
@@ -35,8 +38,18 @@ export interface EngineDeps {
   adapters: Record<SendChannel, ChannelAdapter>;
   logger?: Logger;
   batchSize?: number;
-  /** How long a claimed send may take before another worker retries it. */
-  leaseMs?: number;
+  /** Called in the engine's transaction with replies to mailings that have replies-to-chat on (CH-5). */
+  onReplies?: (db: Kysely<DB>, replies: ChatReply[]) => Promise<void>;
+}
+
+export interface ChatReply {
+  accountId: number;
+  mailingId: number;
+  messageId: number;
+  phone: string;
+  channel: SendChannel;
+  text: string;
+  at: Date;
 }
 
 export interface TickResult {
@@ -50,28 +63,89 @@ export interface TickResult {
 export const idleTick = (r: TickResult) => r.activated + r.events + r.advanced + r.sent + r.completed === 0;
 
 const DEFAULT_BATCH = 2000;
-const DEFAULT_LEASE_MS = 60_000;
-/** A provider event for a message we cannot find yet (its ids not recorded yet) is retried for this long. */
+/** A provider event for a message we cannot find yet (its send not committed yet) is retried for this long. */
 const ORPHAN_GRACE_MS = 5 * 60_000;
+const ORPHAN_RETRY_MS = 30_000;
+/** A send the provider did not answer (an outage) is tried again after this long, with the same key. */
+const OUTAGE_RETRY_MS = 30_000;
+/** A recipient held back by the IVR connection cap looks again after this long. */
+const IVR_CAP_RETRY_MS = 15_000;
+/** An SMS reply that unsubscribes (SPEC ML stop list: "SMS reply STOP"). */
+const SMS_STOP_REPLY = /^\s*(stop|стоп|отписаться|unsubscribe)\s*[.!]?\s*$/i;
 
 const iso = (d: Date) => d.toISOString();
-const json = (value: unknown) => JSON.stringify(value);
+
+/** What the decision needs about a recipient and the message its current send block sent. */
+interface DecisionRow {
+  id: number;
+  mailing_id: number;
+  account_id: number;
+  variant: number;
+  block_id: string;
+  step: number;
+  attempt: number;
+  state: RecipientState;
+  entered_at: Date;
+  first_sent_at: Date | null;
+  message_id: number | null;
+  due_at: Date | null;
+  channel: SendChannel | null;
+  statuses: string[] | null;
+  replies: string[] | null;
+  ivr_digits: string[] | null;
+  error_reason: ErrorReason | null;
+  sent_at: Date | null;
+  cost: number | null;
+  refunded: boolean | null;
+}
+
+interface RecipientMove {
+  id: number;
+  state: RecipientState;
+  block_id: string;
+  step: number;
+  attempt: number;
+  due_at: string | null;
+  entered_at: string;
+  end_reason: RecipientEndReason | null;
+  finished_at: string | null;
+  message_id: number | null;
+  first_sent_at: string | null;
+}
+
+interface Outcome {
+  moves: RecipientMove[];
+  decided: { id: number; link: string | null; final: string }[];
+  /** Messages to refund (undelivered, unanswered), per account. */
+  refunds: Map<number, number[]>;
+}
 
 export class CascadeEngine {
   private readonly cache = new SchemeCache();
   private readonly batch: number;
-  private readonly leaseMs: number;
   constructor(private readonly deps: EngineDeps) {
     this.batch = deps.batchSize ?? DEFAULT_BATCH;
-    this.leaseMs = deps.leaseMs ?? DEFAULT_LEASE_MS;
   }
 
   /** One pass over every kind of due work. */
   async tick(): Promise<TickResult> {
     const activated = await this.activateScheduled();
-    const events = await this.applyDueEvents();
-    const advanced = await this.advanceDue();
-    const sent = await this.sendDue();
+    let events: number;
+    let advanced: number;
+    let sent: number;
+    if (isSingleConnection(this.deps.db)) {
+      events = await this.applyDueEvents();
+      advanced = await this.advanceDue();
+      sent = await this.sendDue();
+    } else {
+      // The three kinds of work touch disjoint rows (or wait for each other's locks in one order), so on a
+      // database with a connection pool they run side by side and keep both the worker and the server busy.
+      [events, advanced, sent] = await Promise.all([
+        this.applyDueEvents(),
+        this.advanceDue(),
+        this.sendDue(),
+      ]);
+    }
     const completed = await this.completeFinished();
     return { activated, events, advanced, sent, completed };
   }
@@ -91,32 +165,20 @@ export class CascadeEngine {
     return total;
   }
 
-  /**
-   * The earliest moment anything becomes due (for fast clocks and for sleeping); null when nothing is
-   * left. With `leasesLast`, expired-send leases count only when nothing else is pending, so a fast clock
-   * never jumps past a send another worker is still making (after a crash the lease still expires).
-   */
-  async nextDueAt(options: { mailingId?: number; leasesLast?: boolean } = {}): Promise<Date | null> {
-    const { mailingId, leasesLast } = options;
+  /** The earliest moment anything becomes due (for fast clocks and for sleeping); null when nothing is left. */
+  async nextDueAt(options: { mailingId?: number } = {}): Promise<Date | null> {
+    const { mailingId } = options;
     const filter = mailingId === undefined ? sql`` : sql`and r.mailing_id = ${mailingId}`;
     const mfilter = mailingId === undefined ? sql`` : sql`and id = ${mailingId}`;
-    const states = leasesLast ? sql`r.state not in ('done', 'sending')` : sql`r.state <> 'done'`;
     const result = await sql<{ at: Date | null }>`
       select least(
         (select min(r.due_at) from mailing_recipients r join mailings m on m.id = r.mailing_id
-          where ${states} and m.status = 'running' ${filter}),
+          where r.state <> 'done' and m.status = 'running' ${filter}),
         (select min(occurs_at) from provider_events where processed_at is null),
         (select min(start_at) from mailings where status = 'scheduled' ${mfilter})
       ) as at`.execute(this.deps.db);
     const at = result.rows[0]?.at;
-    if (at) return new Date(at);
-    if (!leasesLast) return null;
-    const lease = await sql<{ at: Date | null }>`select min(r.due_at) as at from mailing_recipients r
-      join mailings m on m.id = r.mailing_id where r.state = 'sending' and m.status = 'running' ${filter}`.execute(
-      this.deps.db,
-    );
-    const leaseAt = lease.rows[0]?.at;
-    return leaseAt ? new Date(leaseAt) : null;
+    return at ? new Date(at) : null;
   }
 
   private now(): Date {
@@ -149,13 +211,15 @@ export class CascadeEngine {
 
   /**
    * Applies due provider events (receipts, views, clicks, replies, IVR digits) to their messages with one
-   * UPDATE per batch (array unions, so concurrent batches never lose each other's statuses), and brings
-   * the recipients waiting on those messages forward so their block decides now.
+   * UPDATE per batch (array unions, so concurrent batches never lose each other's statuses), decides at
+   * once for the recipients waiting on those messages (a settled status, a reply or a key press moves
+   * them now), adds unsubscribes to the stop list, and deletes the applied events.
    */
   async applyDueEvents(): Promise<number> {
     const { db } = this.deps;
     const now = this.now();
     return db.transaction().execute(async (trx) => {
+      await batchPlanner(trx);
       const events = await sql<{
         id: number;
         provider: string;
@@ -177,106 +241,214 @@ export class CascadeEngine {
       const pairs = [
         ...new Map(events.rows.map((e) => [`${e.provider}\u0000${e.provider_message_id}`, e])).values(),
       ];
-      const messages = await sql<{ id: number; provider: string; provider_message_id: string }>`
-        select m.id, m.provider, m.provider_message_id
+      const found = await sql<{
+        id: number;
+        recipient_id: number;
+        provider: string;
+        provider_message_id: string;
+      }>`
+        select m.id, m.recipient_id, m.provider, m.provider_message_id
         from unnest(${pairs.map((e) => e.provider)}::text[], ${pairs.map((e) => e.provider_message_id)}::text[]) as x(p, i)
         join messages m on m.provider = x.p and m.provider_message_id = x.i`.execute(trx);
       const byProviderId = new Map(
-        messages.rows.map((m) => [`${m.provider}\u0000${m.provider_message_id}`, m.id]),
+        found.rows.map((m) => [`${m.provider}\u0000${m.provider_message_id}`, m.id]),
       );
+
       const updates = new Map<
         number,
-        { id: number; statuses: string[]; replies: string[]; digits: string[]; at: string }
+        { statuses: string[]; replies: string[]; digits: string[]; at: number }
       >();
-      const done: number[] = [];
-      const retry: number[] = [];
+      const applied: number[] = [];
+      const orphans: number[] = [];
       for (const e of events.rows) {
         const messageId = byProviderId.get(`${e.provider}\u0000${e.provider_message_id}`);
         if (messageId === undefined) {
-          (now.getTime() - new Date(e.received_at).getTime() < ORPHAN_GRACE_MS ? retry : done).push(e.id);
+          // Too old to ever match: drop it (a real provider's stray receipt); else try again soon.
+          (now.getTime() - new Date(e.received_at).getTime() < ORPHAN_GRACE_MS ? orphans : applied).push(
+            e.id,
+          );
           continue;
         }
-        done.push(e.id);
-        const u = updates.get(messageId) ?? {
-          id: messageId,
-          statuses: [],
-          replies: [],
-          digits: [],
-          at: iso(new Date(e.occurs_at)),
-        };
+        applied.push(e.id);
+        const u = updates.get(messageId) ?? { statuses: [], replies: [], digits: [], at: 0 };
         if (e.kind === 'status' && e.status) u.statuses.push(e.status);
         if (e.kind === 'reply' && e.text !== null) u.replies.push(e.text);
         if (e.kind === 'ivr' && e.digits) u.digits.push(...e.digits.split(''));
-        if (new Date(e.occurs_at).toISOString() > u.at) u.at = iso(new Date(e.occurs_at));
+        u.at = Math.max(u.at, new Date(e.occurs_at).getTime());
         updates.set(messageId, u);
       }
+
       if (updates.size > 0) {
+        const ids = [...updates.keys()];
+        const recipientOf = new Map(found.rows.map((m) => [m.id, m.recipient_id]));
+        // Recipients first, in id order: the same order every path locks them in, so no deadlock. Holding
+        // a waiting recipient holds its message too (every decision about it goes through this lock).
+        const waiting = await sql<Omit<DecisionRow, keyof MessageFields>>`
+          select r.id, r.mailing_id, r.account_id, r.variant, r.block_id, r.step, r.attempt, r.state,
+                 r.entered_at, r.first_sent_at, r.message_id, r.due_at
+          from mailing_recipients r
+          where r.id = any(${[...new Set(ids.map((id) => recipientOf.get(id)!))]}::int8[]) and r.state = 'waiting'
+          order by r.id
+          for update`.execute(trx);
+        const current = await sql<
+          MessageFields & { id: number; phone: string; mailing_id: number; account_id: number }
+        >`
+          select m.id, m.phone, m.mailing_id, m.account_id, m.channel, m.statuses, m.replies, m.ivr_digits,
+                 m.error_reason, m.sent_at, m.cost, m.refunded
+          from messages m where m.id = any(${ids}::int8[])`.execute(trx);
+        const byMessage = new Map(current.rows.map((m) => [m.id, m]));
+
+        await this.addUnsubscribes(trx, current.rows, updates, now);
+        await this.forwardReplies(trx, current.rows, updates);
+
+        const rows: DecisionRow[] = [];
+        for (const r of waiting.rows) {
+          const m = r.message_id === null ? undefined : byMessage.get(r.message_id);
+          const u = r.message_id === null ? undefined : updates.get(r.message_id);
+          if (!m || !u) continue;
+          rows.push({
+            ...r,
+            channel: m.channel,
+            statuses: [...new Set([...(m.statuses ?? []), ...u.statuses])],
+            replies: [...(m.replies ?? []), ...u.replies],
+            ivr_digits: [...(m.ivr_digits ?? []), ...u.digits],
+            error_reason: m.error_reason,
+            sent_at: m.sent_at,
+            cost: m.cost,
+            refunded: m.refunded,
+          });
+        }
+        const mailings = await this.cache.load(
+          trx,
+          rows.map((r) => r.mailing_id),
+        );
+        const outcome = decideAll(rows, mailings, now);
+        const decided = new Map(outcome.decided.map((d) => [d.id, d]));
+        const entries = [...updates];
+        // One pass over the messages: the new statuses (array unions, so concurrent batches never lose each
+        // other's) and, for those decided now, the link taken and the final status.
         await sql`
-          with u as (
-            select * from jsonb_to_recordset(${json([...updates.values()])}::jsonb)
-              as x(id bigint, statuses text[], replies text[], digits text[], at timestamptz)
-          ), changed as (
-            update messages m set
-              statuses = array(select distinct s from unnest(m.statuses || u.statuses) s order by s),
-              replies = m.replies || u.replies,
-              ivr_digits = m.ivr_digits || u.digits,
-              status_at = greatest(coalesce(m.status_at, u.at), u.at)
-            from u where m.id = u.id
-            returning m.id, m.recipient_id
-          )
-          update mailing_recipients r set due_at = ${iso(now)}::timestamptz
-          from changed
-          where r.id = changed.recipient_id and r.message_id = changed.id
-            and r.state = 'waiting' and r.due_at > ${iso(now)}::timestamptz`.execute(trx);
+          update messages m set
+            statuses = array(select distinct s from unnest(m.statuses || u.statuses) s order by s),
+            replies = m.replies || u.replies,
+            ivr_digits = m.ivr_digits || u.digits,
+            status_at = greatest(coalesce(m.status_at, u.at), u.at),
+            link_id = case when u.decided then u.link else m.link_id end,
+            final_status = case when u.decided then coalesce(u.final, m.final_status) else m.final_status end,
+            decided_at = case when u.decided then ${iso(now)}::timestamptz else m.decided_at end
+          from (
+            select u.id, u.at, u.decided, u.link, u.final, string_to_array(u.statuses, ',') as statuses,
+                   string_to_array(u.digits, NULL) as digits,
+                   coalesce(array(select jsonb_array_elements_text(u.replies::jsonb)), '{}') as replies
+            from unnest(${entries.map(([id]) => id)}::int8[], ${entries.map(([, u]) => u.statuses.join(','))}::text[],
+                        ${entries.map(([, u]) => u.digits.join(''))}::text[],
+                        ${entries.map(([, u]) => (u.replies.length ? JSON.stringify(u.replies) : '[]'))}::text[],
+                        ${entries.map(([, u]) => new Date(u.at).toISOString())}::timestamptz[],
+                        ${entries.map(([id]) => decided.has(id))}::bool[],
+                        ${entries.map(([id]) => decided.get(id)?.link ?? null)}::text[],
+                        ${entries.map(([id]) => decided.get(id)?.final ?? null)}::text[])
+              as u(id, statuses, digits, replies, at, decided, link, final)
+          ) u
+          where m.id = u.id`.execute(trx);
+        await writeOutcome(trx, this.deps.clock, { ...outcome, decided: [] }, now);
       }
-      if (done.length > 0) {
-        await trx.updateTable('provider_events').set({ processed_at: now }).where('id', 'in', done).execute();
+      if (applied.length > 0) {
+        await sql`delete from provider_events where id = any(${applied}::int8[])`.execute(trx);
       }
-      if (retry.length > 0) {
-        await trx
-          .updateTable('provider_events')
-          .set({ occurs_at: new Date(now.getTime() + 30_000) })
-          .where('id', 'in', retry)
-          .execute();
+      if (orphans.length > 0) {
+        await sql`update provider_events set occurs_at = ${iso(new Date(now.getTime() + ORPHAN_RETRY_MS))}::timestamptz
+          where id = any(${orphans}::int8[])`.execute(trx);
       }
       return events.rows.length;
     });
   }
 
-  /**
-   * Recipients whose decision time, event or delay is due: decide where each goes (the pure decision
-   * rule), then write every move, message outcome and money movement of the batch in a few statements.
-   */
+  /** SPEC ML stop list: Viber "unsubscribed", the voice IVR unsubscribe key, an SMS reply STOP. */
+  private async addUnsubscribes(
+    trx: Kysely<DB>,
+    changed: readonly {
+      id: number;
+      phone: string;
+      mailing_id: number;
+      account_id: number;
+      channel: SendChannel | null;
+    }[],
+    updates: Map<number, { statuses: string[]; replies: string[] }>,
+    now: Date,
+  ): Promise<void> {
+    const adds: { account_id: number; phone: string; source: StopListSource; mailing_id: number }[] = [];
+    for (const m of changed) {
+      const u = updates.get(m.id);
+      if (!u || !m.channel) continue;
+      const unsubscribed =
+        ((m.channel === 'viber' || m.channel === 'voice') && u.statuses.includes('unsubscribed')) ||
+        (m.channel === 'sms' && u.replies.some((text) => SMS_STOP_REPLY.test(text)));
+      if (unsubscribed)
+        adds.push({
+          account_id: m.account_id,
+          phone: m.phone,
+          source: m.channel as StopListSource,
+          mailing_id: m.mailing_id,
+        });
+    }
+    if (adds.length === 0) return;
+    await sql`
+      insert into stop_list (account_id, phone, source, reason, mailing_id, created_at)
+      select distinct on (a, p) a, p, s, 'unsubscribed from a mailing', m, ${iso(now)}::timestamptz
+      from unnest(${adds.map((a) => a.account_id)}::int8[], ${adds.map((a) => a.phone)}::text[],
+                  ${adds.map((a) => a.source)}::text[], ${adds.map((a) => a.mailing_id)}::int8[]) as x(a, p, s, m)
+      on conflict (account_id, phone) do nothing`.execute(trx);
+  }
+
+  /** Replies to mailings with replies-to-chat on go to the chat (CH-5) in this transaction. */
+  private async forwardReplies(
+    trx: Kysely<DB>,
+    changed: readonly {
+      id: number;
+      phone: string;
+      mailing_id: number;
+      account_id: number;
+      channel: SendChannel | null;
+    }[],
+    updates: Map<number, { replies: string[]; at: number }>,
+  ): Promise<void> {
+    const hook = this.deps.onReplies;
+    if (!hook) return;
+    const withReplies = changed.filter((m) => (updates.get(m.id)?.replies.length ?? 0) > 0 && m.channel);
+    if (withReplies.length === 0) return;
+    const mailings = await this.cache.load(
+      trx,
+      withReplies.map((m) => m.mailing_id),
+    );
+    const replies: ChatReply[] = [];
+    for (const m of withReplies) {
+      if (!mailings.get(m.mailing_id)?.repliesToChat) continue;
+      const u = updates.get(m.id)!;
+      for (const text of u.replies) {
+        replies.push({
+          accountId: m.account_id,
+          mailingId: m.mailing_id,
+          messageId: m.id,
+          phone: m.phone,
+          channel: m.channel!,
+          text,
+          at: new Date(u.at),
+        });
+      }
+    }
+    if (replies.length > 0) await hook(trx, replies);
+  }
+
+  /** Recipients whose decision time or delay is due: decide where each goes and write the batch's moves. */
   async advanceDue(): Promise<number> {
-    const { db, clock } = this.deps;
+    const { db } = this.deps;
     const now = this.now();
     return db.transaction().execute(async (trx) => {
-      const rows = await sql<{
-        id: number;
-        mailing_id: number;
-        account_id: number;
-        variant: number;
-        block_id: string;
-        step: number;
-        attempt: number;
-        state: RecipientState;
-        entered_at: Date;
-        first_sent_at: Date | null;
-        message_id: number | null;
-        channel: SendChannel | null;
-        msg_state: string | null;
-        statuses: string[] | null;
-        replies: string[] | null;
-        ivr_digits: string[] | null;
-        error_reason: ErrorReason | null;
-        sent_at: Date | null;
-        idempotency_key: string | null;
-        cost: number | null;
-        refunded: boolean | null;
-      }>`
+      await batchPlanner(trx);
+      const rows = await sql<DecisionRow>`
         select r.id, r.mailing_id, r.account_id, r.variant, r.block_id, r.step, r.attempt, r.state, r.entered_at,
-               r.first_sent_at, r.message_id, msg.channel, msg.state as msg_state, msg.statuses, msg.replies,
-               msg.ivr_digits, msg.error_reason, msg.sent_at, msg.idempotency_key, msg.cost, msg.refunded
+               r.first_sent_at, r.message_id, r.due_at, msg.channel, msg.statuses, msg.replies, msg.ivr_digits,
+               msg.error_reason, msg.sent_at, msg.cost, msg.refunded
         from mailing_recipients r
         join mailings m on m.id = r.mailing_id
         left join messages msg on msg.id = r.message_id
@@ -289,435 +461,468 @@ export class CascadeEngine {
         trx,
         rows.rows.map((r) => r.mailing_id),
       );
-
-      const moves: RecipientMove[] = [];
-      const decided: { id: number; link: string | null; final: string | null }[] = [];
-      const refunds = new Map<number, string[]>();
-      const captures = new Map<number, string[]>();
-      const settle = (accountId: number, key: string, delivered: boolean) => {
-        const into = delivered ? captures : refunds;
-        into.set(accountId, [...(into.get(accountId) ?? []), key]);
-      };
-
-      for (const r of rows.rows) {
-        const mailing = mailings.get(r.mailing_id);
-        const variant = mailing?.variants.get(r.variant);
-        const block = variant?.blocks.get(r.block_id);
-        if (!mailing || !variant || !block) {
-          moves.push(endMove(r.id, r.block_id, r.step, 'finished', now));
-          continue;
-        }
-        const links = variant.scheme.links;
-        let decision: Decision;
-        if (r.state === 'delay' && block.kind === 'delay') {
-          decision = decideDelayBlock(block, links, new Date(r.entered_at), now);
-        } else if (r.state === 'waiting' && block.kind === 'send' && r.channel) {
-          const statuses = new Set((r.statuses ?? []) as MessageStatus[]);
-          const reached = (channelMilestones[block.channel] as readonly MessageStatus[]).some((s) =>
-            statuses.has(s),
-          );
-          // Voice redial: an unanswered call is tried again (same block, next attempt) before deciding.
-          const retry =
-            block.channel === 'voice'
-              ? (block.content as { retry?: { attempts: number; intervalSec: number } }).retry
-              : undefined;
-          if (
-            retry &&
-            !r.error_reason &&
-            statuses.has('no_answer') &&
-            !reached &&
-            r.attempt < retry.attempts
-          ) {
-            if (r.idempotency_key && !r.refunded && (r.cost ?? 0) > 0)
-              settle(r.account_id, `msg:${r.idempotency_key}`, false);
-            decided.push({ id: r.message_id!, link: null, final: 'no_answer' });
-            moves.push({
-              id: r.id,
-              state: 'send',
-              block_id: r.block_id,
-              step: r.step,
-              attempt: r.attempt + 1,
-              due_at: iso(new Date(now.getTime() + retry.intervalSec * 1000)),
-              entered_at: iso(new Date(r.entered_at)),
-              end_reason: null,
-              finished_at: null,
-              message_id: r.message_id,
-              first_sent_at: r.first_sent_at ? iso(new Date(r.first_sent_at)) : null,
-            });
-            continue;
-          }
-          decision = decideSendBlock(
-            block,
-            links,
-            {
-              channel: r.channel,
-              sentAt: r.first_sent_at ? new Date(r.first_sent_at) : r.sent_at ? new Date(r.sent_at) : null,
-              statuses,
-              replies: r.replies ?? [],
-              ivrDigits: r.ivr_digits ?? [],
-              error: r.error_reason,
-            },
-            now,
-          );
-          if (decision.action !== 'wait' && r.message_id) {
-            decided.push({
-              id: r.message_id,
-              link: decision.action === 'follow' ? decision.linkId : null,
-              final: finalStatus(block.channel, statuses, r.error_reason),
-            });
-            if (r.msg_state === 'submitted' && r.idempotency_key && !r.refunded && (r.cost ?? 0) > 0) {
-              settle(r.account_id, `msg:${r.idempotency_key}`, reached);
-            }
-          }
-        } else {
-          moves.push(endMove(r.id, r.block_id, r.step, 'finished', now));
-          continue;
-        }
-        if (decision.action === 'wait') {
-          const until = decision.until ?? new Date(now.getTime() + this.leaseMs);
-          moves.push({ ...stay(r), due_at: iso(until) });
-        } else if (decision.action === 'finish') {
-          moves.push(endMove(r.id, r.block_id, r.step, 'finished', now));
-        } else {
-          const link = variant.linksById.get(decision.linkId);
-          const target = link ? variant.blocks.get(link.to) : undefined;
-          moves.push(
-            target
-              ? enter(r.id, target, r.step + 1, now)
-              : endMove(r.id, r.block_id, r.step, 'finished', now),
-          );
-        }
-      }
-
-      await applyMoves(trx, moves);
-      if (decided.length > 0) {
-        await sql`
-          update messages m set link_id = u.link, final_status = coalesce(u.final, m.final_status), decided_at = ${iso(now)}::timestamptz
-          from jsonb_to_recordset(${json(decided)}::jsonb) as u(id bigint, link text, final text)
-          where m.id = u.id`.execute(trx);
-      }
-      for (const [accountId, keys] of refunds) {
-        await refundMany(trx, clock, accountId, keys, { reason: 'undelivered' });
-        await sql`update messages set refunded = true where idempotency_key = any(${keys.map((k) => k.slice(4))}::text[])`.execute(
-          trx,
-        );
-      }
-      for (const [accountId, keys] of captures) await captureMany(trx, clock, accountId, keys);
+      await writeOutcome(trx, this.deps.clock, decideAll(rows.rows, mailings, now), now);
       return rows.rows.length;
     });
   }
 
   /**
-   * Recipients due to send (and sends whose lease expired): phase 1 in a transaction, the provider calls,
-   * then phase 2 in another transaction.
+   * Recipients due to send, in one transaction: windows, the IVR connection cap, the stop list, money,
+   * the provider call, and the message rows written once with the provider's answer.
    */
   async sendDue(): Promise<number> {
     const { db, clock } = this.deps;
     const now = this.now();
-    const plan = await db.transaction().execute(async (trx) => {
-      const rows = await sql<{
-        id: number;
-        mailing_id: number;
-        account_id: number;
-        phone: string;
-        timezone: string | null;
-        vars: Record<string, string>;
-        variant: number;
-        block_id: string;
-        step: number;
-        attempt: number;
-        state: RecipientState;
-        message_id: number | null;
-      }>`
+    const sent = await db.transaction().execute(async (trx) => {
+      await batchPlanner(trx);
+      const rows = await sql<SendRow>`
         select r.id, r.mailing_id, r.account_id, r.phone, r.timezone, r.vars, r.variant, r.block_id, r.step,
-               r.attempt, r.state, r.message_id
+               r.attempt, r.first_sent_at
         from mailing_recipients r
         join mailings m on m.id = r.mailing_id
         where r.state in ('send', 'sending') and r.due_at <= ${iso(now)}::timestamptz and m.status = 'running'
         order by r.due_at
         limit ${this.batch}
         for update of r skip locked`.execute(trx);
-      if (rows.rows.length === 0) return null;
+      if (rows.rows.length === 0) return 0;
       const mailings = await this.cache.load(
         trx,
         rows.rows.map((r) => r.mailing_id),
       );
-      const leaseUntil = iso(new Date(now.getTime() + this.leaseMs));
 
-      // Sends whose lease expired: resubmit the queued message as it is (same key).
-      const expired = rows.rows.filter((r) => r.state === 'sending' && r.message_id !== null);
-      const resubmit: PlannedSend[] = [];
-      if (expired.length > 0) {
-        const queued = await trx
-          .selectFrom('messages')
-          .select([
-            'id',
-            'idempotency_key',
-            'channel',
-            'phone',
-            'recipient_id',
-            'account_id',
-            'block_id',
-            'mailing_id',
-            'variant',
-          ])
-          .where(
-            'id',
-            'in',
-            expired.map((r) => r.message_id!),
-          )
-          .where('state', '=', 'queued')
-          .execute();
-        const byRecipient = new Map(expired.map((r) => [r.id, r]));
-        for (const q of queued) {
-          const r = byRecipient.get(q.recipient_id)!;
-          const block = mailings.get(q.mailing_id)?.variants.get(q.variant)?.blocks.get(q.block_id);
-          if (block?.kind !== 'send') continue;
-          resubmit.push(planned(q.id, q.idempotency_key, r, block));
-        }
-        const stillQueued = new Set(queued.map((q) => q.id));
-        const stale = expired.filter((r) => !stillQueued.has(r.message_id!)).map((r) => r.id);
-        // The message was recorded but the recipient not moved on: decide it now.
-        if (stale.length > 0) {
-          await trx
-            .updateTable('mailing_recipients')
-            .set({ state: 'waiting', due_at: now })
-            .where('id', 'in', stale)
-            .execute();
-        }
-        if (resubmit.length > 0) {
-          await trx
-            .updateTable('mailing_recipients')
-            .set({ due_at: new Date(leaseUntil) })
-            .where(
-              'id',
-              'in',
-              resubmit.map((p) => p.recipientId),
-            )
-            .execute();
-        }
-      }
-
-      // New sends.
-      const fresh = rows.rows.filter((r) => r.state === 'send');
-      const reschedule: { id: number; due_at: string }[] = [];
-      const candidates: { r: (typeof fresh)[number]; block: SendBlock; mailing: CompiledMailing }[] = [];
-      for (const r of fresh) {
+      const later: { id: number; due_at: string }[] = [];
+      let candidates: Candidate[] = [];
+      for (const r of rows.rows) {
         const mailing = mailings.get(r.mailing_id);
         const block = mailing?.variants.get(r.variant)?.blocks.get(r.block_id);
-        if (!mailing || !block || block.kind !== 'send') continue;
+        if (!mailing || !block || block.kind !== 'send') {
+          later.push({ id: r.id, due_at: iso(new Date(now.getTime() + 24 * 3600_000)) });
+          continue;
+        }
         const zone = r.timezone ?? mailing.settings.senderTimezone;
         const allowedAt = nextAllowed(now, mailing.settings.window, zone);
         if (!allowedAt || allowedAt.getTime() > now.getTime()) {
-          reschedule.push({ id: r.id, due_at: iso(allowedAt ?? new Date(now.getTime() + 24 * 3600_000)) });
+          later.push({ id: r.id, due_at: iso(allowedAt ?? new Date(now.getTime() + 24 * 3600_000)) });
           continue;
         }
-        candidates.push({ r, block, mailing });
+        candidates.push({ r, block, mailing, key: `r${r.id}s${r.step}a${r.attempt}` });
       }
-      if (reschedule.length > 0) {
+      candidates = await this.applyIvrCaps(trx, candidates, later, now);
+      if (later.length > 0) {
         await sql`update mailing_recipients r set due_at = u.due_at
-          from jsonb_to_recordset(${json(reschedule)}::jsonb) as u(id bigint, due_at timestamptz) where r.id = u.id`.execute(
-          trx,
-        );
-      }
-
-      const newSends: PlannedSend[] = [];
-      if (candidates.length > 0) {
-        const stopped = await stopListed(
-          trx,
-          candidates.map((c) => ({ accountId: c.r.account_id, phone: c.r.phone })),
-        );
-        const keyOf = (c: (typeof candidates)[number]) => `r${c.r.id}s${c.r.step}a${c.r.attempt}`;
-        const failures = new Map<string, ErrorReason>();
-        const prices = new Map<string, number>();
-        const groups = new Map<string, (typeof candidates)[number][]>();
-        for (const c of candidates) {
-          if (stopped.has(`${c.r.account_id}:${c.r.phone}`)) {
-            failures.set(keyOf(c), 'stop_listed');
-            continue;
-          }
-          const g = `${c.r.account_id}:${c.block.channel}`;
-          groups.set(g, [...(groups.get(g) ?? []), c]);
-        }
-        for (const [g, list] of groups) {
-          const [accountIdText, channel] = g.split(':') as [string, SendChannel];
-          const accountId = Number(accountIdText);
-          const price = await getPrice(trx, accountId, channel);
-          prices.set(g, price);
-          const result = await reserveMany(trx, clock, {
-            accountId,
-            channel,
-            items: list.map((c) => ({ key: `msg:${keyOf(c)}`, amount: price })),
-          });
-          for (const key of result.insufficient) failures.set(key.slice(4), 'insufficient_funds');
-        }
-        const inserts = candidates.map((c) => {
-          const key = keyOf(c);
-          const failure = failures.get(key) ?? null;
-          return {
-            account_id: c.r.account_id,
-            mailing_id: c.r.mailing_id,
-            recipient_id: c.r.id,
-            variant: c.r.variant,
-            block_id: c.block.id,
-            step: c.r.step,
-            attempt: c.r.attempt,
-            channel: c.block.channel,
-            key,
-            phone: c.r.phone,
-            state: failure ? 'failed' : 'queued',
-            error_reason: failure,
-            cost: failure ? 0 : (prices.get(`${c.r.account_id}:${c.block.channel}`) ?? 0),
-          };
-        });
-        const inserted = await sql<{
-          id: number;
-          idempotency_key: string;
-          recipient_id: number;
-          state: string;
-        }>`
-          insert into messages (account_id, mailing_id, recipient_id, variant, block_id, step, attempt, channel,
-                                idempotency_key, phone, state, error_reason, cost, created_at)
-          select account_id, mailing_id, recipient_id, variant, block_id, step, attempt, channel, key, phone, state,
-                 error_reason, cost, ${iso(now)}::timestamptz
-          from jsonb_to_recordset(${json(inserts)}::jsonb) as x(account_id bigint, mailing_id bigint, recipient_id bigint,
-            variant smallint, block_id text, step int, attempt int, channel text, key text, phone text, state text,
-            error_reason text, cost bigint)
-          on conflict (idempotency_key) do update set idempotency_key = excluded.idempotency_key
-          returning id, idempotency_key, recipient_id, state`.execute(trx);
-        const byKey = new Map(inserted.rows.map((m) => [m.idempotency_key, m]));
-        const leased: { id: number; message_id: number; state: string; due_at: string }[] = [];
-        for (const c of candidates) {
-          const m = byKey.get(keyOf(c))!;
-          if (m.state === 'queued') {
-            leased.push({ id: c.r.id, message_id: m.id, state: 'sending', due_at: leaseUntil });
-            newSends.push(planned(m.id, m.idempotency_key, c.r, c.block));
-          } else {
-            leased.push({ id: c.r.id, message_id: m.id, state: 'waiting', due_at: iso(now) });
-          }
-        }
-        await sql`update mailing_recipients r set state = u.state, message_id = u.message_id, due_at = u.due_at
-          from jsonb_to_recordset(${json(leased)}::jsonb) as u(id bigint, message_id bigint, state text, due_at timestamptz)
+          from unnest(${later.map((l) => l.id)}::int8[], ${later.map((l) => l.due_at)}::timestamptz[]) as u(id, due_at)
           where r.id = u.id`.execute(trx);
       }
-      return { sends: [...resubmit, ...newSends], touched: rows.rows.length };
+      if (candidates.length === 0) return rows.rows.length;
+
+      // The stop list, then money: per account and channel, send only what the balance covers.
+      const stopped = await stopListed(trx, candidates);
+      const failures = new Map<string, ErrorReason>();
+      const priceOf = new Map<string, number>();
+      const payable = new Map<number, Candidate[]>();
+      for (const c of candidates) {
+        if (stopped.has(`${c.r.account_id}:${c.r.phone}`)) failures.set(c.key, 'stop_listed');
+        else payable.set(c.r.account_id, [...(payable.get(c.r.account_id) ?? []), c]);
+      }
+      const toSend: Candidate[] = [];
+      for (const [accountId, list] of payable) {
+        let left = await lockBalance(trx, accountId);
+        for (const c of list) {
+          const g = `${accountId}:${c.block.channel}`;
+          let price = priceOf.get(g);
+          if (price === undefined) {
+            price = await getPrice(trx, accountId, c.block.channel);
+            priceOf.set(g, price);
+          }
+          if (price > left) {
+            failures.set(c.key, 'insufficient_funds');
+            continue;
+          }
+          left -= price;
+          toSend.push(c);
+        }
+      }
+
+      const answers = await this.submit(trx, toSend);
+      const costs = new Map<number, { amount: number; items: number }>();
+      const recorded: MessageInsert[] = [];
+      const unanswered: number[] = [];
+      for (const c of candidates) {
+        const answer = answers.get(c.key);
+        const failure = failures.get(c.key) ?? (answer && !answer.result.ok ? answer.result.error : null);
+        // A provider outage (submit threw, or no answer for this key): the recipient stays due and is
+        // tried again next tick with the same key.
+        if (!failure && !answer) {
+          unanswered.push(c.r.id);
+          continue;
+        }
+        const ok = !failure && answer?.result.ok === true;
+        const price = ok ? (priceOf.get(`${c.r.account_id}:${c.block.channel}`) ?? 0) : 0;
+        if (ok && price > 0) {
+          const total = costs.get(c.r.account_id) ?? { amount: 0, items: 0 };
+          total.amount += price;
+          total.items += 1;
+          costs.set(c.r.account_id, total);
+        }
+        recorded.push({
+          c,
+          state: ok ? 'submitted' : 'failed',
+          error: failure,
+          cost: price,
+          provider: answer?.provider ?? this.deps.adapters[c.block.channel].provider,
+          providerMessageId: answer?.result.ok ? answer.result.providerMessageId : null,
+        });
+      }
+      for (const [accountId, total] of costs) {
+        await moveBatch(trx, clock, {
+          accountId,
+          kind: 'reserve',
+          amount: total.amount,
+          items: total.items,
+          description: `${total.items} mailing messages sent`,
+        });
+      }
+      await recordSends(trx, recorded, now);
+      if (unanswered.length > 0) {
+        await sql`update mailing_recipients set due_at = ${iso(new Date(now.getTime() + OUTAGE_RETRY_MS))}::timestamptz
+          where id = any(${unanswered}::int8[])`.execute(trx);
+      }
+      return rows.rows.length;
     });
-    if (!plan) return 0;
-    if (plan.sends.length > 0) await this.submitAndRecord(plan.sends);
-    return plan.touched;
+    return sent;
   }
 
-  private async submitAndRecord(sends: PlannedSend[]): Promise<void> {
-    const { db, clock, adapters } = this.deps;
-    const byChannel = new Map<SendChannel, PlannedSend[]>();
-    for (const s of sends) byChannel.set(s.message.channel, [...(byChannel.get(s.message.channel) ?? []), s]);
-    const results: { send: PlannedSend; result: SubmitResult; provider: string }[] = [];
-    for (const [channel, list] of byChannel) {
+  /** Calls each channel's adapter for its messages; a provider that throws leaves its messages unsent. */
+  private async submit(
+    trx: Kysely<DB>,
+    list: Candidate[],
+  ): Promise<Map<string, { result: SubmitResult; provider: string }>> {
+    const { adapters, clock } = this.deps;
+    const out = new Map<string, { result: SubmitResult; provider: string }>();
+    const byChannel = new Map<SendChannel, OutboundMessage[]>();
+    for (const c of list) {
+      const message: OutboundMessage = {
+        key: c.key,
+        accountId: c.r.account_id,
+        messageId: 0,
+        channel: c.block.channel,
+        to: c.r.phone,
+        content: renderContent(c.block.content, c.r.vars ?? {}),
+      };
+      byChannel.set(c.block.channel, [...(byChannel.get(c.block.channel) ?? []), message]);
+    }
+    // An adapter with its own memory in this database (the sandbox) writes through its own connection, as
+    // a real provider would, so our rollback cannot erase what it accepted — except on a single-connection
+    // database (PGlite), where a second transaction would wait for ours forever.
+    const adapterDb = isSingleConnection(this.deps.db) ? trx : this.deps.db;
+    for (const [channel, messages] of byChannel) {
       const adapter = adapters[channel];
-      let answers: SubmitResult[];
       try {
-        answers = await adapter.submit(
-          list.map((s) => s.message),
-          { db, clock },
-        );
+        const answers = await adapter.submit(messages, { db: adapterDb, clock });
+        for (const a of answers) out.set(a.key, { result: a, provider: adapter.provider });
       } catch (err) {
-        // A provider outage: leave the messages queued; the lease expiry retries them with the same keys.
-        this.deps.logger?.warn({ err, channel, count: list.length }, 'provider submit failed; will retry');
-        continue;
-      }
-      const byKey = new Map(answers.map((a) => [a.key, a]));
-      for (const s of list) {
-        const result = byKey.get(s.message.key);
-        if (result) results.push({ send: s, result, provider: adapter.provider });
+        this.deps.logger?.warn(
+          { err, channel, count: messages.length },
+          'provider submit failed; will retry',
+        );
       }
     }
-    if (results.length === 0) return;
-    const now = this.now();
-    await db.transaction().execute(async (trx) => {
-      const rows = results.map(({ send, result, provider }) => ({
-        message_id: send.message.messageId,
-        recipient_id: send.recipientId,
-        ok: result.ok,
-        provider,
-        provider_message_id: result.ok ? result.providerMessageId : null,
-        error_reason: result.ok ? null : result.error,
-        decision_at: iso(new Date(now.getTime() + send.decisionTimeSec * 1000)),
-      }));
-      await sql`
-        with u as (
-          select * from jsonb_to_recordset(${json(rows)}::jsonb) as x(message_id bigint, recipient_id bigint, ok boolean,
-            provider text, provider_message_id text, error_reason text, decision_at timestamptz)
-        ), msg as (
-          update messages m set
-            state = case when u.ok then 'submitted' else 'failed' end,
-            provider = u.provider, provider_message_id = u.provider_message_id, error_reason = u.error_reason,
-            sent_at = case when u.ok then ${iso(now)}::timestamptz else null end
-          from u where m.id = u.message_id and m.state = 'queued'
-          returning m.id
-        )
-        update mailing_recipients r set
-          state = 'waiting',
-          first_sent_at = case when u.ok then coalesce(r.first_sent_at, ${iso(now)}::timestamptz) else r.first_sent_at end,
-          due_at = case when u.ok then coalesce(r.first_sent_at, ${iso(now)}::timestamptz)
-                     + (u.decision_at - ${iso(now)}::timestamptz) else ${iso(now)}::timestamptz end
-        from u join msg on msg.id = u.message_id
-        where r.id = u.recipient_id and r.state = 'sending' and r.message_id = u.message_id`.execute(trx);
-      const failed = results.filter((x) => !x.result.ok);
-      const byAccount = new Map<number, string[]>();
-      for (const f of failed) {
-        byAccount.set(f.send.message.accountId, [
-          ...(byAccount.get(f.send.message.accountId) ?? []),
-          `msg:${f.send.message.key}`,
-        ]);
-      }
-      for (const [accountId, keys] of byAccount) {
-        await refundMany(trx, clock, accountId, keys, { reason: 'send failed' });
-        await sql`update messages set refunded = true where idempotency_key = any(${keys.map((k) => k.slice(4))}::text[])`.execute(
-          trx,
-        );
-      }
-    });
+    return out;
+  }
+
+  /**
+   * SPEC ML-2: a voice block whose IVR menu connects callers to an operator limits the calls it places, so
+   * connections never exceed the menu's maxSimultaneous / maxPerMinute: a call counts as in progress until
+   * its block decides (conservative — we get no hang-up event), and calls placed in the last minute count
+   * against the per-minute cap. Recipients over the cap look again a little later.
+   */
+  private async applyIvrCaps(
+    trx: Kysely<DB>,
+    candidates: Candidate[],
+    later: { id: number; due_at: string }[],
+    now: Date,
+  ): Promise<Candidate[]> {
+    const capped = new Map<string, Candidate[]>();
+    const out: Candidate[] = [];
+    for (const c of candidates) {
+      if (c.block.channel === 'voice' && ivrCapsOf(c.block)) {
+        const g = `${c.r.mailing_id}\u0000${c.block.id}`;
+        capped.set(g, [...(capped.get(g) ?? []), c]);
+      } else out.push(c);
+    }
+    for (const list of capped.values()) {
+      const { r, block } = list[0]!;
+      const caps = ivrCapsOf(block)!;
+      const counts = await sql<{ in_progress: number; last_minute: number }>`
+        select
+          (select count(*) from mailing_recipients x
+            where x.mailing_id = ${r.mailing_id} and x.block_id = ${block.id} and x.state = 'waiting')::int8 as in_progress,
+          (select count(*) from messages m
+            where m.mailing_id = ${r.mailing_id} and m.block_id = ${block.id} and m.state = 'submitted'
+              and m.sent_at > ${iso(new Date(now.getTime() - 60_000))}::timestamptz)::int8 as last_minute`.execute(
+        trx,
+      );
+      const { in_progress, last_minute } = counts.rows[0]!;
+      let room = list.length;
+      if (caps.maxSimultaneous !== undefined) room = Math.min(room, caps.maxSimultaneous - in_progress);
+      if (caps.maxPerMinute !== undefined) room = Math.min(room, caps.maxPerMinute - last_minute);
+      room = Math.max(0, room);
+      out.push(...list.slice(0, room));
+      const retryAt = iso(new Date(now.getTime() + IVR_CAP_RETRY_MS));
+      for (const c of list.slice(room)) later.push({ id: c.r.id, due_at: retryAt });
+    }
+    return out;
   }
 }
 
-interface PlannedSend {
-  recipientId: number;
-  decisionTimeSec: number;
-  message: OutboundMessage;
-}
-
-function planned(
-  messageId: number,
-  key: string,
-  r: { id: number; account_id: number; phone: string; vars: Record<string, string> },
-  block: SendBlock,
-): PlannedSend {
-  return {
-    recipientId: r.id,
-    decisionTimeSec: block.decisionTimeSec,
-    message: {
-      key,
-      accountId: r.account_id,
-      messageId,
-      channel: block.channel,
-      to: r.phone,
-      content: renderContent(block.content, r.vars ?? {}),
-    },
-  };
-}
-
-interface RecipientMove {
+interface SendRow {
   id: number;
-  state: RecipientState;
+  mailing_id: number;
+  account_id: number;
+  phone: string;
+  timezone: string | null;
+  vars: Record<string, string>;
+  variant: number;
   block_id: string;
   step: number;
   attempt: number;
-  due_at: string | null;
-  entered_at: string;
-  end_reason: RecipientEndReason | null;
-  finished_at: string | null;
-  message_id: number | null;
-  first_sent_at: string | null;
+  first_sent_at: Date | null;
+}
+
+interface Candidate {
+  r: SendRow;
+  block: SendBlock;
+  mailing: CompiledMailing;
+  key: string;
+}
+
+interface MessageInsert {
+  c: Candidate;
+  state: 'submitted' | 'failed';
+  error: ErrorReason | null;
+  cost: number;
+  provider: string;
+  providerMessageId: string | null;
+}
+
+type MessageFields = Pick<
+  DecisionRow,
+  'channel' | 'statuses' | 'replies' | 'ivr_digits' | 'error_reason' | 'sent_at' | 'cost' | 'refunded'
+>;
+
+/**
+ * Writes the messages of a send batch and moves their recipients to `waiting` — until the decision time
+ * (counted from the block's first attempt, across redials) when sent, or now when the send failed (the
+ * error link decides at once).
+ */
+async function recordSends(trx: Kysely<DB>, list: MessageInsert[], now: Date): Promise<void> {
+  if (list.length === 0) return;
+  const col = <T>(f: (i: MessageInsert) => T) => list.map(f);
+  const inserted = await sql<{ id: number; recipient_id: number; state: string }>`
+    insert into messages (account_id, mailing_id, recipient_id, variant, block_id, step, attempt, channel,
+                          idempotency_key, phone, state, error_reason, cost, provider, provider_message_id,
+                          created_at, sent_at)
+    select account_id, mailing_id, recipient_id, variant, block_id, step, attempt, channel, key, phone, state,
+           error_reason, cost, provider, provider_message_id, ${iso(now)}::timestamptz,
+           case when state = 'submitted' then ${iso(now)}::timestamptz end
+    from unnest(
+      ${col((i) => i.c.r.account_id)}::int8[], ${col((i) => i.c.r.mailing_id)}::int8[],
+      ${col((i) => i.c.r.id)}::int8[], ${col((i) => i.c.r.variant)}::int2[], ${col((i) => i.c.block.id)}::text[],
+      ${col((i) => i.c.r.step)}::int4[], ${col((i) => i.c.r.attempt)}::int4[], ${col((i) => i.c.block.channel)}::text[],
+      ${col((i) => i.c.key)}::text[], ${col((i) => i.c.r.phone)}::text[], ${col((i) => i.state)}::text[],
+      ${col((i) => i.error)}::text[], ${col((i) => i.cost)}::int8[], ${col((i) => i.provider)}::text[],
+      ${col((i) => i.providerMessageId)}::text[]
+    ) as t(account_id, mailing_id, recipient_id, variant, block_id, step, attempt, channel, key, phone, state,
+           error_reason, cost, provider, provider_message_id)
+    on conflict (recipient_id, step, attempt) do nothing
+    returning id, recipient_id, state`.execute(trx);
+  const byRecipient = new Map(list.map((i) => [i.c.r.id, i]));
+  const rows = inserted.rows;
+  const result = await sql<{ recipient_id: number }>`
+    update mailing_recipients r set
+      state = 'waiting',
+      message_id = u.message_id,
+      first_sent_at = case when u.sent then coalesce(r.first_sent_at, ${iso(now)}::timestamptz) else r.first_sent_at end,
+      due_at = case when u.sent
+        then coalesce(r.first_sent_at, ${iso(now)}::timestamptz) + u.decision_sec * interval '1 second'
+        else ${iso(now)}::timestamptz end
+    from unnest(${rows.map((m) => m.recipient_id)}::int8[], ${rows.map((m) => m.id)}::int8[],
+                ${rows.map((m) => m.state === 'submitted')}::bool[],
+                ${rows.map((m) => byRecipient.get(m.recipient_id)!.c.block.decisionTimeSec)}::int4[])
+      as u(recipient_id, message_id, sent, decision_sec)
+    where r.id = u.recipient_id
+    returning r.id as recipient_id`.execute(trx);
+  if (result.rows.length === list.length) return;
+  // The message of this very attempt exists already (written by a transaction that then could not move
+  // the recipient — it cannot happen while both share one transaction, but never send it twice): decide now.
+  const moved = new Set(result.rows.map((r) => r.recipient_id));
+  const stale = list.filter((i) => !moved.has(i.c.r.id)).map((i) => i.c.r.id);
+  await sql`
+    update mailing_recipients r set state = 'waiting', due_at = ${iso(now)}::timestamptz, message_id = m.id
+    from messages m
+    where r.id = any(${stale}::int8[]) and m.recipient_id = r.id and m.step = r.step and m.attempt = r.attempt`.execute(
+    trx,
+  );
+}
+
+/**
+ * Every batch statement joins a few thousand ids against tables of millions of rows: the plan that scales
+ * is a nested loop over the ids with index lookups. The planner cannot see how many ids a parameter array
+ * holds (and PGlite keeps no statistics), and at a few thousand it picks hash or merge joins that scan the
+ * whole table per batch — which made the engine quadratic. Within the engine's transactions they are off.
+ */
+async function batchPlanner(trx: Kysely<DB>): Promise<void> {
+  // JIT compiling these statements costs more than running them.
+  await sql`select set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+    set_config('jit', 'off', true)`.execute(trx);
+}
+
+/** The pure decision rule over a batch: where each recipient goes, what each message ends as, what to refund. */
+function decideAll(rows: readonly DecisionRow[], mailings: Map<number, CompiledMailing>, now: Date): Outcome {
+  const outcome: Outcome = { moves: [], decided: [], refunds: new Map() };
+  const refund = (accountId: number, messageId: number) =>
+    outcome.refunds.set(accountId, [...(outcome.refunds.get(accountId) ?? []), messageId]);
+
+  for (const r of rows) {
+    const variant = mailings.get(r.mailing_id)?.variants.get(r.variant);
+    const block = variant?.blocks.get(r.block_id);
+    if (!variant || !block) {
+      outcome.moves.push(endMove(r.id, r.block_id, r.step, 'finished', now));
+      continue;
+    }
+    const links = variant.scheme.links;
+    let decision: Decision;
+    if (r.state === 'delay' && block.kind === 'delay') {
+      decision = decideDelayBlock(block, links, new Date(r.entered_at), now);
+    } else if (r.state === 'waiting' && block.kind === 'send' && r.channel) {
+      const statuses = new Set((r.statuses ?? []) as MessageStatus[]);
+      const reached = (channelMilestones[block.channel] as readonly MessageStatus[]).some((s) =>
+        statuses.has(s),
+      );
+      const chargeable = r.message_id !== null && !r.refunded && (r.cost ?? 0) > 0;
+      // Voice redial: an unanswered call is tried again (same block, next attempt) before deciding.
+      const retry =
+        block.channel === 'voice'
+          ? (block.content as { retry?: { attempts: number; intervalSec: number } }).retry
+          : undefined;
+      if (retry && !r.error_reason && statuses.has('no_answer') && !reached && r.attempt < retry.attempts) {
+        if (chargeable) refund(r.account_id, r.message_id!);
+        outcome.decided.push({ id: r.message_id!, link: null, final: 'no_answer' });
+        outcome.moves.push({
+          id: r.id,
+          state: 'send',
+          block_id: r.block_id,
+          step: r.step,
+          attempt: r.attempt + 1,
+          due_at: iso(new Date(now.getTime() + retry.intervalSec * 1000)),
+          entered_at: iso(new Date(r.entered_at)),
+          end_reason: null,
+          finished_at: null,
+          message_id: r.message_id,
+          first_sent_at: r.first_sent_at ? iso(new Date(r.first_sent_at)) : null,
+        });
+        continue;
+      }
+      decision = decideSendBlock(
+        block,
+        links,
+        {
+          channel: r.channel,
+          sentAt: r.first_sent_at ? new Date(r.first_sent_at) : r.sent_at ? new Date(r.sent_at) : null,
+          statuses,
+          replies: r.replies ?? [],
+          ivrDigits: r.ivr_digits ?? [],
+          error: r.error_reason,
+        },
+        now,
+      );
+      if (decision.action !== 'wait' && r.message_id) {
+        outcome.decided.push({
+          id: r.message_id,
+          link: decision.action === 'follow' ? decision.linkId : null,
+          final: finalStatus(block.channel, statuses, r.error_reason),
+        });
+        if (chargeable && !reached) refund(r.account_id, r.message_id);
+      }
+    } else {
+      outcome.moves.push(endMove(r.id, r.block_id, r.step, 'finished', now));
+      continue;
+    }
+    if (decision.action === 'wait') {
+      // Not decided yet: stay until the decision time (an event may bring the decision earlier); no write
+      // when that is already when it is due.
+      if (decision.until && r.due_at && new Date(r.due_at).getTime() === decision.until.getTime()) continue;
+      outcome.moves.push({ ...stay(r), due_at: iso(decision.until ?? new Date(now.getTime() + 60_000)) });
+    } else if (decision.action === 'finish') {
+      outcome.moves.push(endMove(r.id, r.block_id, r.step, 'finished', now));
+    } else {
+      const link = variant.linksById.get(decision.linkId);
+      const target = link ? variant.blocks.get(link.to) : undefined;
+      outcome.moves.push(
+        target ? enter(r.id, target, r.step + 1, now) : endMove(r.id, r.block_id, r.step, 'finished', now),
+      );
+    }
+  }
+  return outcome;
+}
+
+/** Writes a batch's moves, message decisions and refunds: a few statements whatever its size. */
+async function writeOutcome(trx: Kysely<DB>, clock: Clock, outcome: Outcome, now: Date): Promise<void> {
+  const { moves, decided, refunds } = outcome;
+  if (moves.length > 0) {
+    const col = <T>(f: (m: RecipientMove) => T) => moves.map(f);
+    await sql`
+      update mailing_recipients r set
+        state = u.state, block_id = u.block_id, step = u.step, attempt = u.attempt, due_at = u.due_at,
+        entered_at = u.entered_at, end_reason = u.end_reason, finished_at = u.finished_at,
+        message_id = u.message_id, first_sent_at = u.first_sent_at
+      from unnest(${col((m) => m.id)}::int8[], ${col((m) => m.state)}::text[], ${col((m) => m.block_id)}::text[],
+                  ${col((m) => m.step)}::int4[], ${col((m) => m.attempt)}::int4[], ${col((m) => m.due_at)}::timestamptz[],
+                  ${col((m) => m.entered_at)}::timestamptz[], ${col((m) => m.end_reason)}::text[],
+                  ${col((m) => m.finished_at)}::timestamptz[], ${col((m) => m.message_id)}::int8[],
+                  ${col((m) => m.first_sent_at)}::timestamptz[])
+        as u(id, state, block_id, step, attempt, due_at, entered_at, end_reason, finished_at, message_id, first_sent_at)
+      where r.id = u.id`.execute(trx);
+  }
+  if (decided.length > 0) {
+    await sql`
+      update messages m set link_id = u.link, final_status = coalesce(u.final, m.final_status),
+        decided_at = ${iso(now)}::timestamptz
+      from unnest(${decided.map((d) => d.id)}::int8[], ${decided.map((d) => d.link)}::text[],
+                  ${decided.map((d) => d.final)}::text[]) as u(id, link, final)
+      where m.id = u.id`.execute(trx);
+  }
+  for (const [accountId, ids] of refunds) await refundMessages(trx, clock, accountId, ids, 'undelivered');
+}
+
+/**
+ * Refunds messages that are not refunded yet — the flag flips once, so concurrent or repeated calls never
+ * refund a message twice — and credits their sum as one ledger row. Returns how many and how much.
+ */
+export async function refundMessages(
+  trx: Kysely<DB>,
+  clock: Clock,
+  accountId: number,
+  messageIds: readonly number[],
+  reason: string,
+): Promise<{ refunded: number; amount: number }> {
+  if (messageIds.length === 0) return { refunded: 0, amount: 0 };
+  const r = await sql<{ n: number; amount: number }>`
+    with flipped as (
+      update messages set refunded = true
+      where id = any(${[...messageIds]}::int8[]) and account_id = ${accountId} and not refunded and cost > 0
+      returning cost
+    )
+    select count(*)::int8 as n, coalesce(sum(cost), 0)::int8 as amount from flipped`.execute(trx);
+  const { n, amount } = r.rows[0]!;
+  await moveBatch(trx, clock, {
+    accountId,
+    kind: 'refund',
+    amount,
+    items: n,
+    description: `${n} mailing messages refunded (${reason})`,
+  });
+  return { refunded: n, amount };
 }
 
 function endMove(
@@ -742,16 +947,7 @@ function endMove(
   };
 }
 
-function stay(r: {
-  id: number;
-  state: RecipientState;
-  block_id: string;
-  step: number;
-  attempt: number;
-  entered_at: Date;
-  message_id: number | null;
-  first_sent_at: Date | null;
-}): RecipientMove {
+function stay(r: DecisionRow): RecipientMove {
   return {
     id: r.id,
     state: r.state,
@@ -786,26 +982,10 @@ function enter(id: number, block: Block, step: number, now: Date): RecipientMove
   return { ...base, state: 'send', due_at: iso(now) };
 }
 
-async function applyMoves(db: Kysely<DB>, moves: RecipientMove[]): Promise<void> {
-  if (moves.length === 0) return;
-  await sql`
-    update mailing_recipients r set
-      state = u.state, block_id = u.block_id, step = u.step, attempt = u.attempt, due_at = u.due_at,
-      entered_at = u.entered_at, end_reason = u.end_reason, finished_at = u.finished_at,
-      message_id = u.message_id, first_sent_at = u.first_sent_at
-    from jsonb_to_recordset(${json(moves)}::jsonb) as u(id bigint, state text, block_id text, step int, attempt int,
-      due_at timestamptz, entered_at timestamptz, end_reason text, finished_at timestamptz, message_id bigint,
-      first_sent_at timestamptz)
-    where r.id = u.id`.execute(db);
-}
-
-async function stopListed(
-  db: Kysely<DB>,
-  items: { accountId: number; phone: string }[],
-): Promise<Set<string>> {
+async function stopListed(db: Kysely<DB>, items: readonly Candidate[]): Promise<Set<string>> {
   const result = await sql<{ account_id: number; phone: string }>`
     select s.account_id, s.phone from stop_list s
-    join jsonb_to_recordset(${json(items.map((i) => ({ a: i.accountId, p: i.phone })))}::jsonb) as x(a bigint, p text)
+    join unnest(${items.map((i) => i.r.account_id)}::int8[], ${items.map((i) => i.r.phone)}::text[]) as x(a, p)
       on s.account_id = x.a and s.phone = x.p`.execute(db);
   return new Set(result.rows.map((r) => `${r.account_id}:${r.phone}`));
 }

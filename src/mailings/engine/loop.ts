@@ -44,7 +44,7 @@ export function startEngineLoop(
         const r = await engine.tick();
         await options.onTick?.();
         if (!idleTick(r)) continue;
-        const next = await engine.nextDueAt({ leasesLast: Boolean(fast) });
+        const next = await engine.nextDueAt();
         if (!next) {
           if (options.untilIdle) return;
           await sleep(maxSleep);

@@ -13,6 +13,8 @@ export interface CompiledMailing {
   accountId: number;
   variants: Map<number, CompiledVariant>;
   settings: EngineSettings;
+  /** Replies to this mailing open or continue the contact's chat dialog (CH-5). */
+  repliesToChat: boolean;
 }
 
 /** The parts of a mailing's settings the engine reads at run time (validated when the mailing was created). */
@@ -34,7 +36,7 @@ export class SchemeCache {
     if (missing.length > 0) {
       const mailings = await db
         .selectFrom('mailings')
-        .select(['id', 'account_id', 'settings'])
+        .select(['id', 'account_id', 'settings', 'replies_to_chat'])
         .where('id', 'in', missing)
         .execute();
       const variants = await db
@@ -48,6 +50,7 @@ export class SchemeCache {
           accountId: m.account_id,
           variants: new Map(),
           settings: (m.settings as { engine: EngineSettings }).engine,
+          repliesToChat: m.replies_to_chat,
         };
         for (const v of variants.filter((x) => x.mailing_id === m.id)) {
           const scheme = v.scheme as Scheme;

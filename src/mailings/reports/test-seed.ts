@@ -133,8 +133,10 @@ export async function addMessage(
       variant: m.variant ?? 0,
       block_id: m.blockId ?? 'b1',
       step: 0,
+      // One message per (recipient, step, attempt): seeds number their attempts.
+      attempt: ++seq,
       channel: m.channel,
-      idempotency_key: `seed-${++seq}-${Math.random().toString(36).slice(2)}`,
+      idempotency_key: `seed-${seq}-${Math.random().toString(36).slice(2)}`,
       phone: m.phone,
       state,
       statuses: m.statuses ?? [],

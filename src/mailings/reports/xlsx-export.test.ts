@@ -199,9 +199,9 @@ describe.each(backends)('Excel exports on $name', (backend) => {
       state: 'waiting',
     });
     await sql`
-      insert into messages (account_id, mailing_id, recipient_id, block_id, step, channel, idempotency_key, phone,
+      insert into messages (account_id, mailing_id, recipient_id, block_id, step, attempt, channel, idempotency_key, phone,
                             state, statuses, cost, created_at, sent_at)
-      select ${big}, ${mailingId}, ${recipientId}, 'b1', 0, 'sms', 'slow-' || i, '+79991112233',
+      select ${big}, ${mailingId}, ${recipientId}, 'b1', 0, i, 'sms', 'slow-' || i, '+79991112233',
              'submitted', array['delivered'], 250, now(), now()
       from generate_series(1, 3000) i`.execute(db());
     const chunks: Buffer[] = [];

@@ -1,8 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '../src/accounts/accounts.ts';
+import { storeAttachment } from '../src/chat/attachments.ts';
+import { sendVisitorMessage } from '../src/chat/messages.ts';
+import { createSite, siteByPublicKey } from '../src/chat/sites.ts';
+import { identifyVisitor } from '../src/chat/visitors.ts';
 import { createTenant, startTestApp, type Tenant, type TestApp } from './support/app.ts';
 import { backends } from './support/db.ts';
 
@@ -21,6 +26,15 @@ interface Fixture {
   accountId: number;
   schemeId: number;
   mailingId: number;
+  // Chat (issue 4): A's site, dialog and file; B's own site key and visitor token (a real visitor of B).
+  siteId: number;
+  siteKey: string;
+  dialogId: number;
+  attachmentId: number;
+  otherSiteKey: string;
+  otherVisitorToken: string;
+  senderId: number;
+  templateId: number;
 }
 
 type Probe =
@@ -161,6 +175,122 @@ const probes: Record<string, Probe> = {
   },
   'GET /api/v1/reports/deferred': { kind: 'list' },
   'GET /api/v1/reports/unsubscribed': { kind: 'list' },
+  'GET /api/v1/senders': { kind: 'list' },
+  'POST /api/v1/senders': { kind: 'create', body: () => ({ channel: 'viber', name: 'b-sender' }) },
+  'GET /api/v1/senders/:id': { kind: 'foreign', url: (a) => `/api/v1/senders/${a.senderId}` },
+  'DELETE /api/v1/senders/:id': { kind: 'foreign', url: (a) => `/api/v1/senders/${a.senderId}` },
+  'POST /api/v1/senders/:id/submit': { kind: 'foreign', url: (a) => `/api/v1/senders/${a.senderId}/submit` },
+  'POST /api/v1/senders/:id/letter': { kind: 'foreign', url: (a) => `/api/v1/senders/${a.senderId}/letter` },
+  'GET /api/v1/message-templates': { kind: 'list' },
+  'POST /api/v1/message-templates': { kind: 'create', body: () => ({ channel: 'vk', text: 'Код (число)' }) },
+  'POST /api/v1/message-templates/check': {
+    kind: 'create',
+    body: () => ({ channel: 'vk', text: `Заказ ${MARK} 12` }),
+  },
+  'GET /api/v1/message-templates/:id': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/message-templates/${a.templateId}`,
+  },
+  'DELETE /api/v1/message-templates/:id': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/message-templates/${a.templateId}`,
+  },
+  'POST /api/v1/message-templates/:id/submit': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/message-templates/${a.templateId}/submit`,
+  },
+  'GET /api/v1/admin/moderation/senders': { kind: 'admin' },
+  'GET /api/v1/admin/moderation/senders/:id/letter': {
+    kind: 'admin',
+    url: (a) => `/api/v1/admin/moderation/senders/${a.senderId}/letter`,
+  },
+  'POST /api/v1/admin/moderation/senders/:id/approve': {
+    kind: 'admin',
+    url: (a) => `/api/v1/admin/moderation/senders/${a.senderId}/approve`,
+  },
+  'POST /api/v1/admin/moderation/senders/:id/reject': {
+    kind: 'admin',
+    url: (a) => `/api/v1/admin/moderation/senders/${a.senderId}/reject`,
+    body: () => ({ reason: 'x' }),
+  },
+  'GET /api/v1/admin/moderation/templates': { kind: 'admin' },
+  'POST /api/v1/admin/moderation/templates/:id/approve': {
+    kind: 'admin',
+    url: (a) => `/api/v1/admin/moderation/templates/${a.templateId}/approve`,
+  },
+  'POST /api/v1/admin/moderation/templates/:id/reject': {
+    kind: 'admin',
+    url: (a) => `/api/v1/admin/moderation/templates/${a.templateId}/reject`,
+    body: () => ({ reason: 'x' }),
+  },
+  'GET /api/v1/sites': { kind: 'list' },
+  'POST /api/v1/sites': { kind: 'create', body: (a) => ({ name: 'b-site', operator_ids: [a.operatorId] }) },
+  'GET /api/v1/sites/:id': { kind: 'foreign', url: (a) => `/api/v1/sites/${a.siteId}` },
+  'PATCH /api/v1/sites/:id': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/sites/${a.siteId}`,
+    body: () => ({ name: 'hacked' }),
+  },
+  'DELETE /api/v1/sites/:id': { kind: 'foreign', url: (a) => `/api/v1/sites/${a.siteId}` },
+  'GET /api/v1/sites/:id/embed': { kind: 'foreign', url: (a) => `/api/v1/sites/${a.siteId}/embed` },
+  'POST /api/v1/sites/:id/rotate-key': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/sites/${a.siteId}/rotate-key`,
+  },
+  'GET /api/v1/dialogs': { kind: 'list', url: (a) => `/api/v1/dialogs?site_id=${a.siteId}` },
+  'GET /api/v1/dialogs/:id': { kind: 'foreign', url: (a) => `/api/v1/dialogs/${a.dialogId}` },
+  'GET /api/v1/dialogs/:id/messages': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/dialogs/${a.dialogId}/messages`,
+  },
+  'POST /api/v1/dialogs/:id/messages': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/dialogs/${a.dialogId}/messages`,
+    body: () => ({ client_id: 'b', text: 'hacked' }),
+  },
+  'POST /api/v1/dialogs/:id/transfer': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/dialogs/${a.dialogId}/transfer`,
+    body: (a) => ({ to_user_id: a.operatorId }),
+  },
+  'POST /api/v1/dialogs/:id/take': { kind: 'foreign', url: (a) => `/api/v1/dialogs/${a.dialogId}/take` },
+  'POST /api/v1/dialogs/:id/close': { kind: 'foreign', url: (a) => `/api/v1/dialogs/${a.dialogId}/close` },
+  'POST /api/v1/dialogs/:id/read': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/dialogs/${a.dialogId}/read`,
+    body: () => ({ up_to: 1 }),
+  },
+  'GET /api/v1/dialogs/:id/card': { kind: 'foreign', url: (a) => `/api/v1/dialogs/${a.dialogId}/card` },
+  'PATCH /api/v1/dialogs/:id/contact': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/dialogs/${a.dialogId}/contact`,
+    body: () => ({ name: 'hacked' }),
+  },
+  'GET /api/v1/operators': { kind: 'list' },
+  'PUT /api/v1/operators/:id/status': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/operators/${a.operatorId}/status`,
+    body: () => ({ status: 'online' }),
+  },
+  'POST /api/v1/chat/attachments': { kind: 'create', body: () => ({}) }, // not multipart: 415, B's own upload otherwise
+  'GET /api/v1/chat/attachments/:id': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/chat/attachments/${a.attachmentId}`,
+  },
+  'GET /api/v1/chat/events': { kind: 'list' },
+  // Widget routes take no account credentials: B acts as a real visitor of its own site.
+  'POST /api/v1/widget/sites/:key/attachments': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/widget/sites/${a.siteKey}/attachments?visitor_token=${a.otherVisitorToken}`,
+  },
+  'GET /api/v1/widget/sites/:key/attachments/:id': {
+    kind: 'foreign',
+    url: (a) =>
+      `/api/v1/widget/sites/${a.otherSiteKey}/attachments/${a.attachmentId}?visitor_token=${a.otherVisitorToken}`,
+  },
+  // Sockets authenticate in their first frame; cross-site and cross-account refusals: test/chat/bad-input.test.ts.
+  'GET /ws/visitor': { kind: 'public' },
+  'GET /ws/operator': { kind: 'public' },
   'GET /api/openapi.json': { kind: 'public' },
   'GET /healthz': { kind: 'public' },
   'GET /metrics': { kind: 'public' },
@@ -225,8 +355,52 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
         .orderBy('id')
         .execute(),
       ledger: await db.selectFrom('ledger').selectAll().where('account_id', '=', id).orderBy('id').execute(),
+      sites: await db.selectFrom('sites').selectAll().where('account_id', '=', id).orderBy('id').execute(),
+      visitors: await db
+        .selectFrom('visitors')
+        .selectAll()
+        .where('account_id', '=', id)
+        .orderBy('id')
+        .execute(),
+      dialogs: await db
+        .selectFrom('dialogs')
+        .selectAll()
+        .where('account_id', '=', id)
+        .orderBy('id')
+        .execute(),
+      chatMessages: await db
+        .selectFrom('chat_messages')
+        .selectAll()
+        .where('account_id', '=', id)
+        .orderBy('id')
+        .execute(),
+      chatAttachments: await db
+        .selectFrom('chat_attachments')
+        .selectAll()
+        .where('account_id', '=', id)
+        .orderBy('id')
+        .execute(),
+      outbox: await db.selectFrom('outbox').selectAll().where('account_id', '=', id).orderBy('id').execute(),
+      presence: await db
+        .selectFrom('operator_presence')
+        .selectAll()
+        .where('account_id', '=', id)
+        .orderBy('user_id')
+        .execute(),
       prices: await db
         .selectFrom('price_list')
+        .selectAll()
+        .where('account_id', '=', id)
+        .orderBy('id')
+        .execute(),
+      senders: await db
+        .selectFrom('senders')
+        .selectAll()
+        .where('account_id', '=', id)
+        .orderBy('id')
+        .execute(),
+      templates: await db
+        .selectFrom('message_templates')
         .selectAll()
         .where('account_id', '=', id)
         .orderBy('id')
@@ -290,6 +464,48 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
       })
     ).json();
     expect(mailing.status).toBe('running');
+    const site = await createSite(t.ctx.db, t.ctx.clock, a.accountId, {
+      name: `${MARK} site`,
+      settings: { greeting: MARK },
+    });
+    const visitor = await identifyVisitor(
+      t.ctx.db,
+      t.ctx.clock,
+      await siteByPublicKey(t.ctx.db, site.public_key),
+      undefined,
+      MARK,
+    );
+    const sent = await sendVisitorMessage(t.ctx.db, t.ctx.clock, visitor.visitor, {
+      clientId: 'a1',
+      text: `${MARK}: мой телефон +7 916 555-44-33`,
+    });
+    const chatFile = await storeAttachment(
+      t.ctx.db,
+      t.ctx.clock,
+      dir,
+      { accountId: a.accountId, siteId: site.id, visitorId: visitor.visitor.id, userId: null },
+      {
+        filename: `${MARK}.txt`,
+        mimetype: 'text/plain',
+        stream: Readable.from([Buffer.from(MARK)]),
+      },
+    );
+    t.ctx.dataDir = dir;
+    const otherSite = await createSite(t.ctx.db, t.ctx.clock, b.accountId, { name: 'b-own-site' });
+    const otherVisitor = await identifyVisitor(
+      t.ctx.db,
+      t.ctx.clock,
+      await siteByPublicKey(t.ctx.db, otherSite.public_key),
+      undefined,
+      'b',
+    );
+    const sender = (await api('POST', '/api/v1/senders', { channel: 'viber', name: `${MARK} Shop` })).json();
+    await api('POST', `/api/v1/senders/${sender.id}/submit`);
+    const template = (
+      await api('POST', '/api/v1/message-templates', { channel: 'vk', text: `Заказ ${MARK} (число)` })
+    ).json();
+    await api('POST', `/api/v1/message-templates/${template.id}/submit`);
+    expect([sender.status, template.status]).toEqual(['draft', 'draft']);
     fixture = {
       contactId: contact.id,
       groupId: group.id,
@@ -300,6 +516,14 @@ describe.each(backends)('tenant isolation on $name', (backend) => {
       accountId: a.accountId,
       schemeId: scheme.id,
       mailingId: mailing.id,
+      siteId: site.id,
+      siteKey: site.public_key,
+      dialogId: sent.message.dialog_id,
+      attachmentId: chatFile.id,
+      otherSiteKey: otherSite.public_key,
+      otherVisitorToken: otherVisitor.token!,
+      senderId: sender.id,
+      templateId: template.id,
     };
   });
   afterAll(() => t.close());

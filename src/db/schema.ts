@@ -124,6 +124,8 @@ export interface LedgerTable {
   amount: number;
   kind: LedgerKind;
   reservation_id: number | null;
+  /** A batch reserve/refund: how many messages it covers (their rows hold each one's cost). */
+  items: Generated<number | null>;
   description: Generated<string>;
   created_by: number | null;
   created_at: Timestamp;
@@ -277,6 +279,44 @@ export interface SandboxSettingsTable {
   updated_at: Timestamp;
 }
 
+/** Moderation of sender names and templates (0006_moderation.sql, src/mailings/moderation). */
+export type ModerationStatus = 'draft' | 'on_moderation' | 'approved' | 'rejected';
+export type SenderChannel = 'sms' | 'viber' | 'vk' | 'ok' | 'whatsapp';
+export type TemplateChannel = 'vk' | 'ok' | 'whatsapp';
+
+export interface SendersTable {
+  id: Id;
+  account_id: number;
+  channel: SenderChannel;
+  name: string;
+  comment: Generated<string>;
+  status: Generated<ModerationStatus>;
+  reject_reason: string | null;
+  letter_file_name: string | null;
+  letter_content_type: string | null;
+  letter_size: number | null;
+  letter_uploaded_at: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  submitted_at: Timestamp | null;
+  decided_at: Timestamp | null;
+  decided_by: number | null;
+}
+
+export interface MessageTemplatesTable {
+  id: Id;
+  account_id: number;
+  channel: TemplateChannel;
+  text: string;
+  status: Generated<ModerationStatus>;
+  reject_reason: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  submitted_at: Timestamp | null;
+  decided_at: Timestamp | null;
+  decided_by: number | null;
+}
+
 export interface EngineClockTable {
   id: number;
   now: Timestamp;
@@ -306,4 +346,149 @@ export interface DB {
   provider_events: ProviderEventsTable;
   sandbox_submissions: SandboxSubmissionsTable;
   sandbox_settings: SandboxSettingsTable;
+  senders: SendersTable;
+  message_templates: MessageTemplatesTable;
+}
+
+/* Online chat (0007_chat.sql, src/chat). Closed unions live in src/chat/vocabulary.ts. */
+export type ChatChannel = 'web' | 'sms' | 'viber' | 'vk' | 'ok';
+export type DialogStatus = 'open' | 'closed';
+export type MessageAuthor = 'visitor' | 'operator' | 'system';
+export type ChatDelivery = 'pending' | 'sent' | 'failed';
+export type OperatorStatus = 'online' | 'away' | 'offline';
+export type OutboxKind =
+  | 'contact.captured'
+  | 'contact.updated'
+  | 'dialog.opened'
+  | 'dialog.assigned'
+  | 'dialog.transferred'
+  | 'dialog.closed'
+  | 'message.created';
+
+export interface SitesTable {
+  id: Id;
+  account_id: number;
+  name: string;
+  public_key: string;
+  allowed_origins: ColumnType<string[], string[] | undefined, string[]>;
+  settings: Json<Record<string, unknown>>;
+  mailing_replies: Generated<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface SiteOperatorsTable {
+  site_id: number;
+  user_id: number;
+}
+
+export interface VisitorsTable {
+  id: Id;
+  account_id: number;
+  site_id: number;
+  token_hash: string;
+  contact_id: number | null;
+  user_agent: Generated<string>;
+  first_seen_at: Timestamp;
+  last_seen_at: Timestamp;
+}
+
+export interface VisitorPagesTable {
+  id: Id;
+  visitor_id: number;
+  url: string;
+  title: Generated<string>;
+  visited_at: Timestamp;
+}
+
+export interface DialogsTable {
+  id: Id;
+  account_id: number;
+  site_id: number | null;
+  channel: ChatChannel;
+  visitor_id: number | null;
+  address: string | null;
+  contact_id: number | null;
+  mailing_id: number | null;
+  status: DialogStatus;
+  operator_id: number | null;
+  assigned_at: Timestamp | null;
+  visitor_read_up_to: Generated<number>;
+  operator_read_up_to: Generated<number>;
+  last_message_id: number | null;
+  last_message_at: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  closed_at: Timestamp | null;
+}
+
+export interface ChatAttachmentsTable {
+  id: Id;
+  account_id: number;
+  site_id: number | null;
+  visitor_id: number | null;
+  uploaded_by: number | null;
+  file_name: string;
+  content_type: string;
+  size: number;
+  sha256: string;
+  storage_key: string;
+  created_at: Timestamp;
+}
+
+export interface ChatMessagesTable {
+  id: Id;
+  account_id: number;
+  dialog_id: number;
+  author: MessageAuthor;
+  visitor_id: number | null;
+  operator_id: number | null;
+  text: Generated<string>;
+  attachment_id: number | null;
+  client_id: string | null;
+  source_key: string | null;
+  delivery: ChatDelivery | null;
+  provider: string | null;
+  provider_message_id: string | null;
+  delivery_error: string | null;
+  created_at: Timestamp;
+}
+
+export interface OperatorPresenceTable {
+  user_id: number;
+  account_id: number;
+  status: OperatorStatus;
+  changed_at: Timestamp;
+}
+
+export interface OperatorConnectionsTable {
+  id: string;
+  user_id: number;
+  account_id: number;
+  server_id: string;
+  connected_at: Timestamp;
+  seen_at: Timestamp;
+}
+
+export interface OutboxTable {
+  id: Id;
+  account_id: number;
+  site_id: number | null;
+  kind: OutboxKind;
+  payload: Json<Record<string, unknown>>;
+  created_at: Timestamp;
+}
+
+// Declaration merging keeps this block append-only: the chat's tables join the one DB interface.
+export interface DB {
+  sites: SitesTable;
+  site_operators: SiteOperatorsTable;
+  visitors: VisitorsTable;
+  visitor_pages: VisitorPagesTable;
+  dialogs: DialogsTable;
+  chat_attachments: ChatAttachmentsTable;
+  chat_messages: ChatMessagesTable;
+  operator_presence: OperatorPresenceTable;
+  operator_connections: OperatorConnectionsTable;
+  outbox: OutboxTable;
 }

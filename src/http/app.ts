@@ -3,13 +3,17 @@ import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { accountRoutes } from '../accounts/routes.ts';
 import { billingRoutes } from '../billing/routes.ts';
+import { type ChatOptions, chatPlugin } from '../chat/plugin.ts';
+import { chatLimits } from '../chat/vocabulary.ts';
 import { importRoutes } from '../contacts/import/routes.ts';
 import { contactRoutes } from '../contacts/routes.ts';
 import { ping } from '../db/database.ts';
+import { moderationRoutes } from '../mailings/moderation/routes.ts';
 import { reportRoutes } from '../mailings/report-routes.ts';
 import { mailingRoutes } from '../mailings/routes.ts';
 import { resolvePrincipal } from './auth.ts';
@@ -24,6 +28,8 @@ export interface BuildOptions {
   /** Routes collected as they register (the tenant-isolation test walks them). */
   onRoute?: (route: { method: string | string[]; url: string }) => void;
   rateLimit?: boolean;
+  /** Chat options (tests pass scripted channel adapters). */
+  chat?: ChatOptions;
 }
 
 export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -59,6 +65,8 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  // Frames over this close the socket (1009); the chat answers smaller oversized frames with an error.
+  await app.register(websocket, { options: { maxPayload: chatLimits.transportBytes } });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.decorateRequest('principal', null);
@@ -78,5 +86,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   await app.register(billingRoutes(ctx), { prefix: '/api/v1' });
   await app.register(mailingRoutes(ctx), { prefix: '/api/v1' });
   await app.register(reportRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(moderationRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(chatPlugin(ctx, options.chat));
   return app;
 }

@@ -1,13 +1,14 @@
 import { type Kysely, sql } from 'kysely';
 import { DateTime } from 'luxon';
-import { refundMany } from '../billing/ledger.ts';
 import type { DB, MailingStatus } from '../db/schema.ts';
 import { inTransaction } from '../db/transaction.ts';
 import type { Clock } from '../shared/clock.ts';
 import { AppError, invalid } from '../shared/errors.ts';
+import { refundMessages } from './engine/engine.ts';
 import { builtInVariables, contentTexts, placeholdersOf } from './engine/render.ts';
 import type { EngineSettings } from './engine/schemes-cache.ts';
 import { allowedIntervals, parseClock, type SendWindow } from './engine/time-rules.ts';
+import { checkMailingModeration, holdForModeration } from './moderation/gate.ts';
 import type { Scheme, SendBlock } from './scheme/model.ts';
 import { validateScheme } from './scheme/validate.ts';
 import { channelMilestones } from './scheme/vocabulary.ts';
@@ -267,6 +268,12 @@ export async function createMailing(
     }
   }
   const variants = await resolveVariants(db, accountId, input);
+  await checkMailingModeration(
+    db,
+    accountId,
+    input,
+    variants.map((v) => v.scheme),
+  );
   const source: RecipientSource = options.sourceMailing
     ? { kind: 'mailing', mailingId: options.sourceMailing.id, subset: options.sourceMailing.subset }
     : { kind: 'groups', groupIds: input.recipients.group_ids, filter: input.recipients.filter };
@@ -351,6 +358,14 @@ export async function startMailing(
       .where('mailing_id', '=', id)
       .orderBy('variant')
       .execute();
+    // Senders or templates not approved yet hold the mailing on moderation (the rules: moderation/gate.ts).
+    const moderation = await holdForModeration(
+      trx,
+      clock,
+      accountId,
+      settings.input,
+      variants.map((v) => v.scheme as Scheme),
+    );
     const now = clock.now();
     const startAt = mailing.start_at && mailing.start_at > now ? new Date(mailing.start_at) : now;
     const starts = variants.map(
@@ -435,7 +450,11 @@ export async function startMailing(
       at: Date;
     }>`select min(due_at) as at from mailing_recipients where mailing_id = ${id}`.execute(trx);
     const firstAt = first.rows[0]?.at ? new Date(first.rows[0].at) : startAt;
-    const status: MailingStatus = firstAt.getTime() > now.getTime() ? 'scheduled' : 'running';
+    const status: MailingStatus = moderation
+      ? 'on_moderation'
+      : firstAt.getTime() > now.getTime()
+        ? 'scheduled'
+        : 'running';
     await trx
       .updateTable('mailings')
       .set({
@@ -443,6 +462,7 @@ export async function startMailing(
         recipients_total: total,
         start_at: firstAt,
         started_at: status === 'running' ? now : null,
+        ...(moderation && { settings: JSON.stringify({ ...settings, moderation }) }),
       })
       .where('id', '=', id)
       .execute();
@@ -558,21 +578,17 @@ export async function requestRefund(
       });
     }
     const milestones = [...new Set(Object.values(channelMilestones).flat())];
-    const rows = await sql<{ idempotency_key: string; cost: number }>`
-      select idempotency_key, cost from messages
+    const rows = await sql<{ id: number }>`
+      select id from messages
       where mailing_id = ${id} and account_id = ${accountId} and not refunded and cost > 0
-        and not (statuses && ${milestones}::text[])
-      for update`.execute(trx);
-    const keys = rows.rows.map((r) => `msg:${r.idempotency_key}`);
-    const refunded = keys.length
-      ? await refundMany(trx, clock, accountId, keys, { reason: 'refund request' })
-      : 0;
-    const amount = rows.rows.reduce((s, r) => s + r.cost, 0);
-    if (keys.length) {
-      await sql`update messages set refunded = true where mailing_id = ${id} and idempotency_key = any(${rows.rows.map((r) => r.idempotency_key)}::text[])`.execute(
-        trx,
-      );
-    }
+        and not (statuses && ${milestones}::text[])`.execute(trx);
+    const { refunded, amount } = await refundMessages(
+      trx,
+      clock,
+      accountId,
+      rows.rows.map((r) => r.id),
+      'refund request',
+    );
     await trx
       .updateTable('mailings')
       .set((eb) => ({ refunded_amount: eb('refunded_amount', '+', amount) }))

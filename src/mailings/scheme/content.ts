@@ -25,14 +25,26 @@ const url = z
   .url({ protocol: /^https?$/, error: required('an http(s) URL') })
   .max(contentLimits.url, { error: `must be at most ${contentLimits.url} characters` });
 
-/** An approved sender name, chosen from the account's list; approval is checked at send time. */
-const sender = text(contentLimits.sender);
+/**
+ * `sender` of a send block names one of the account's registered senders (src/mailings/moderation) by
+ * channel and name. Left out, the install's default sender sends (the sandbox in a sandbox install) and
+ * no moderation is involved. Named, the sender must exist and not be rejected when the mailing is
+ * created; a mailing started before it is approved waits in status on_moderation.
+ */
+
+/** A Viber sender name: an own name registered by the account, up to 64 characters. */
+export const sender = text(contentLimits.sender);
+
+/** A VK or OK community id: digits ("123456", "-123456") or a screen name ("club123"). */
+export const communityId = z.string({ error: required('a string') }).regex(/^[A-Za-z0-9_.-]{1,64}$/, {
+  error: 'must be a community id: up to 64 Latin letters, digits, "_", "." or "-"',
+});
 
 /**
  * SMS sender id: an alphanumeric name of up to 11 Latin characters with at least one letter (the
  * GSM limit), or a phone number of up to 15 digits.
  */
-const smsSender = z
+export const smsSender = z
   .string({ error: required('a string') })
   .regex(/^(?=.*[A-Za-z])[A-Za-z0-9 ._&-]{1,11}$|^\+?\d{1,15}$/, {
     error: 'must be up to 11 Latin letters/digits or a phone number of up to 15 digits',
@@ -126,13 +138,14 @@ export const voiceContentSchema = z.discriminatedUnion(
 );
 
 /**
- * VK and OK service notifications: the text must match an approved template (checked at send time
- * with matchesTemplate); `templateId` pins which one. `sender` is the approved community.
+ * VK and OK service notifications: the text must match an approved template of the account (see
+ * src/mailings/moderation: checked when the mailing is created and started, with matchesTemplate);
+ * `templateId` pins which one (the id of a message template, as a string). `sender` is the community id.
  */
 export const serviceContentSchema = z.strictObject({
   text: text(contentLimits.serviceText),
   templateId: text(contentLimits.templateId).optional(),
-  sender: sender.optional(),
+  sender: communityId.optional(),
 });
 
 export const contentSchemas = {

@@ -1,0 +1,30 @@
+import { alfacrm } from './alfacrm/index.ts';
+import { amocrm } from './amocrm/index.ts';
+import { bitrix24 } from './bitrix24/index.ts';
+import { megaplan } from './megaplan/index.ts';
+import { omnidesk } from './omnidesk/index.ts';
+import { planfix } from './planfix/index.ts';
+import { retailcrm } from './retailcrm/index.ts';
+import type { CrmConnector, CrmSystem } from './types.ts';
+import { uon } from './uon/index.ts';
+
+/**
+ * The CRM registry as a data table (ARCHITECTURE "Models to learn from"): which connector serves each
+ * system. The runner and the cabinet only ever see CrmConnector; adding a CRM touches its folder and
+ * one line here. Settings are typed per connector; at this boundary they are `unknown` until the
+ * connector's settingsSchema has parsed them.
+ */
+export const crmConnectors: Partial<Record<CrmSystem, CrmConnector<unknown>>> = {
+  amocrm,
+  bitrix24,
+  retailcrm,
+  omnidesk,
+  planfix,
+  alfacrm,
+  uon,
+  megaplan,
+};
+
+export function crmConnector(system: CrmSystem): CrmConnector<unknown> | null {
+  return crmConnectors[system] ?? null;
+}

@@ -74,10 +74,10 @@ export async function cascadeWorld(
       await startMailing(db, clock, account.id, m.id);
       return m.id;
     },
-    async run(maxJumps = 10_000) {
+    async run(this: CascadeWorld, maxJumps = 10_000) {
       for (let i = 0; i < maxJumps; i++) {
-        await engine.drain();
-        const next = await engine.nextDueAt();
+        await this.engine.drain();
+        const next = await this.engine.nextDueAt();
         if (!next) return;
         if (next.getTime() > clock.now().getTime()) clock.set(next);
       }

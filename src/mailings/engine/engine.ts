@@ -766,15 +766,20 @@ async function recordSends(trx: Kysely<DB>, list: MessageInsert[], now: Date): P
 }
 
 /**
- * Every batch statement joins a few thousand ids against tables of millions of rows: the plan that scales
- * is a nested loop over the ids with index lookups. The planner cannot see how many ids a parameter array
- * holds (and PGlite keeps no statistics), and at a few thousand it picks hash or merge joins that scan the
- * whole table per batch — which made the engine quadratic. Within the engine's transactions they are off.
+ * Session settings for the engine's transactions.
+ * - Every batch statement joins a few thousand ids against tables of millions of rows: the plan that
+ *   scales is a nested loop over the ids with index lookups. The planner cannot see how many ids a
+ *   parameter array holds (and PGlite keeps no statistics), and at a few thousand it picks hash or merge
+ *   joins that scan the whole table per batch — which made the engine quadratic. Within the engine's
+ *   transactions they are off, and so is JIT (compiling these statements costs more than running them).
+ * - synchronous_commit off: a commit does not wait for its WAL flush. Safe here by construction: WAL is
+ *   flushed in order, so a commit lost in a server crash loses only the engine's last moves, and redoing
+ *   them is what the idempotency keys are for (the provider answers a resent key with what it accepted;
+ *   re-applied events are set unions; a refund and its ledger row commit together or not at all).
  */
 async function batchPlanner(trx: Kysely<DB>): Promise<void> {
-  // JIT compiling these statements costs more than running them.
   await sql`select set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
-    set_config('jit', 'off', true)`.execute(trx);
+    set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)`.execute(trx);
 }
 
 /** The pure decision rule over a batch: where each recipient goes, what each message ends as, what to refund. */

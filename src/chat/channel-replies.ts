@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { refund, reserve } from '../billing/ledger.ts';
 import { channelAdapters } from '../channels/registry.ts';
 import type { ChannelAdapter, OutboundMessage } from '../channels/types.ts';
@@ -44,9 +44,20 @@ export interface ReplyOutcome {
 }
 
 /** The same reply applied again (an engine retry) must not show twice. */
-function replyKey(reply: ChannelReply): string {
-  const digest = crypto.createHash('sha256').update(reply.text).digest('hex').slice(0, 16);
-  return `reply:${reply.messageId}:${reply.at.toISOString()}:${digest}`;
+function replyKey(prefix: string, text: string, at: Date): string {
+  const digest = crypto.createHash('sha256').update(text).digest('hex').slice(0, 16);
+  return `${prefix}:${at.toISOString()}:${digest}`;
+}
+
+/** A customer's text on a channel, on its way into the chat. */
+interface InboundReply {
+  accountId: number;
+  /** The mailing it answers (null: it answers an operator's message). */
+  mailingId: number | null;
+  phone: string;
+  channel: ReplyChannel;
+  text: string;
+  sourceKey: string;
 }
 
 /** Dialogs from mailing replies go to the site marked for them, else the account's first site. */
@@ -87,22 +98,100 @@ export async function openDialogsFromReplies(
   const outcomes: ReplyOutcome[] = [];
   for (const reply of usable) {
     if (!enabled.has(`${reply.accountId}:${reply.mailingId}`)) continue;
-    outcomes.push(await inTransaction(db, (trx) => applyReply(trx, clock, reply)));
+    const inbound: InboundReply = {
+      accountId: reply.accountId,
+      mailingId: reply.mailingId,
+      phone: reply.phone,
+      channel: reply.channel as ReplyChannel,
+      text: reply.text,
+      sourceKey: replyKey(`reply:${reply.messageId}`, reply.text, reply.at),
+    };
+    const applied = await inTransaction(db, (trx) => applyReply(trx, clock, inbound));
+    outcomes.push({ ...applied, mailingId: reply.mailingId });
   }
   return outcomes;
 }
 
-async function applyReply(db: Kysely<DB>, clock: Clock, reply: ChannelReply): Promise<ReplyOutcome> {
-  const channel = reply.channel as ReplyChannel;
-  const { dialogId, opened, siteId } = await openChannelDialog(db, clock, reply, channel);
-  const base = { accountId: reply.accountId, mailingId: reply.mailingId, dialogId, opened };
-  const sourceKey = replyKey(reply);
-  const seen = await db
-    .selectFrom('chat_messages')
-    .select('id')
-    .where('source_key', '=', sourceKey)
-    .executeTakeFirst();
-  if (seen) return { ...base, chatMessageId: null };
+/** A provider event of kind 'reply' whose message is not a mailing message. */
+export interface AnswerReply {
+  provider: string;
+  providerMessageId: string;
+  text: string;
+  at: Date;
+}
+
+export interface AnswerReplyOutcome {
+  providerMessageId: string;
+  accountId: number;
+  dialogId: number;
+  chatMessageId: number | null;
+  opened: boolean;
+}
+
+/**
+ * Replies to an operator's answer on a channel (the customer writes back to what the operator sent):
+ * the engine finds no mailing message for such an event; this matches it to the chat answer it
+ * replies to and continues (or reopens) that number's dialog. Events it does not know are left out of
+ * the result (the engine treats them as before). Safe to call again and inside the caller's transaction.
+ */
+export async function openDialogsFromAnswerReplies(
+  db: Kysely<DB>,
+  clock: Clock,
+  replies: AnswerReply[],
+): Promise<AnswerReplyOutcome[]> {
+  const usable = replies.filter((r) => r.text.trim() !== '');
+  if (usable.length === 0) return [];
+  const answers = await sql<{
+    provider: string;
+    provider_message_id: string;
+    account_id: number;
+    channel: string;
+    address: string | null;
+  }>`
+    select m.provider, m.provider_message_id, d.account_id, d.channel, d.address
+    from unnest(${usable.map((r) => r.provider)}::text[], ${usable.map((r) => r.providerMessageId)}::text[]) as x(p, i)
+    join chat_messages m on m.provider = x.p and m.provider_message_id = x.i
+    join dialogs d on d.id = m.dialog_id
+    where m.author = 'operator' and d.channel <> 'web'`.execute(db);
+  const byId = new Map(answers.rows.map((a) => [`${a.provider}\u0000${a.provider_message_id}`, a]));
+  const outcomes: AnswerReplyOutcome[] = [];
+  for (const reply of usable) {
+    const answer = byId.get(`${reply.provider}\u0000${reply.providerMessageId}`);
+    if (!answer?.address || !isReplyChannel(answer.channel)) continue;
+    const inbound: InboundReply = {
+      accountId: answer.account_id,
+      mailingId: null,
+      phone: answer.address,
+      channel: answer.channel,
+      text: reply.text,
+      sourceKey: replyKey(`answer-reply:${reply.provider}:${reply.providerMessageId}`, reply.text, reply.at),
+    };
+    const applied = await inTransaction(db, (trx) => applyReply(trx, clock, inbound));
+    outcomes.push({ providerMessageId: reply.providerMessageId, ...applied });
+  }
+  return outcomes;
+}
+
+async function applyReply(
+  db: Kysely<DB>,
+  clock: Clock,
+  reply: InboundReply,
+): Promise<{ accountId: number; dialogId: number; chatMessageId: number | null; opened: boolean }> {
+  const sourceKey = reply.sourceKey;
+  const stored = () =>
+    db
+      .selectFrom('chat_messages')
+      .select(['id', 'dialog_id'])
+      .where('source_key', '=', sourceKey)
+      .executeTakeFirst();
+  // Seen before: nothing to do (and no dialog to reopen for it).
+  const early = await stored();
+  if (early)
+    return { accountId: reply.accountId, dialogId: early.dialog_id, chatMessageId: null, opened: false };
+  const { dialogId, opened, siteId } = await openChannelDialog(db, clock, reply);
+  const base = { accountId: reply.accountId, dialogId, opened };
+  // Checked again under the dialog's lock: a concurrent copy of this reply may have just been written.
+  if (await stored()) return { ...base, chatMessageId: null };
   const chatMessageId = await insertMessage(db, clock, {
     accountId: reply.accountId,
     siteId,
@@ -118,9 +207,9 @@ async function applyReply(db: Kysely<DB>, clock: Clock, reply: ChannelReply): Pr
 async function openChannelDialog(
   db: Kysely<DB>,
   clock: Clock,
-  reply: ChannelReply,
-  channel: ReplyChannel,
+  reply: InboundReply,
 ): Promise<{ dialogId: number; opened: boolean; siteId: number | null }> {
+  const channel = reply.channel;
   const find = () =>
     db
       .selectFrom('dialogs')
@@ -135,7 +224,7 @@ async function openChannelDialog(
   if (existing) {
     await db
       .updateTable('dialogs')
-      .set({ mailing_id: reply.mailingId, updated_at: clock.now() })
+      .set({ ...(reply.mailingId !== null && { mailing_id: reply.mailingId }), updated_at: clock.now() })
       .where('id', '=', existing.id)
       .execute();
     return { dialogId: existing.id, opened: false, siteId: existing.site_id };

@@ -5,7 +5,7 @@ import { normalizeEmail, normalizePhone } from '../contacts/phone.ts';
 import type { DB } from '../db/schema.ts';
 import { inTransaction } from '../db/transaction.ts';
 import type { AppContext } from '../http/context.ts';
-import { invalid } from '../shared/errors.ts';
+import { AppError, invalid } from '../shared/errors.ts';
 import { nextOperator } from './assignment.ts';
 import { captureContact } from './capture.ts';
 import { historyOf } from './dialogs.ts';
@@ -38,7 +38,10 @@ export function visitorSocket(ctx: AppContext, hub: ChatHub) {
 
     const hello = async (frame: Extract<VisitorFrame, { type: 'hello' }>) => {
       if (visitor) throw new ProtocolFailure('conflict', 'hello was already accepted on this socket');
-      const found = await siteByPublicKey(ctx.db, frame.site_key).catch(() => null);
+      const found = await siteByPublicKey(ctx.db, frame.site_key).catch((error: unknown) => {
+        if (error instanceof AppError && error.code === 'not_found') return null;
+        throw error;
+      });
       if (!found)
         throw new ProtocolFailure('unauthorized', 'Unknown site key', {
           field: 'site_key',

@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { channelAdapters } from '../channels/registry.ts';
 import type { DB } from '../db/schema.ts';
+import { chatHooks } from '../mailings/engine/chat-hooks.ts';
 import { SharedFastClock } from '../mailings/engine/fast-clock.ts';
 import { startEngineLoop } from '../mailings/engine/loop.ts';
 import { createMailing, startMailing } from '../mailings/mailings.ts';
@@ -71,7 +72,14 @@ export async function mailingRunCommand(
       : null;
   bar?.start(total, 0);
   const loop = startEngineLoop(
-    { db: deps.db, clock, adapters: channelAdapters(), logger: deps.logger, batchSize: 5000 },
+    {
+      db: deps.db,
+      clock,
+      adapters: channelAdapters(),
+      logger: deps.logger,
+      batchSize: 5000,
+      ...chatHooks(clock),
+    },
     {
       maxSleepMs: 500,
       onTick: async () => {

@@ -7,6 +7,7 @@ import { loadConfig } from '../config/config.ts';
 import { migrate } from '../db/migrate.ts';
 import { buildApp } from '../http/app.ts';
 import type { AppContext } from '../http/context.ts';
+import { chatHooks } from '../mailings/engine/chat-hooks.ts';
 import { SharedFastClock } from '../mailings/engine/fast-clock.ts';
 import { startEngineLoop } from '../mailings/engine/loop.ts';
 import { openRuntime } from '../runtime.ts';
@@ -81,6 +82,7 @@ async function runRole(role: Role): Promise<void> {
       adapters: channelAdapters(),
       logger: ctx.logger,
       batchSize: config.engineBatch,
+      ...chatHooks(clock),
     });
     stops.unshift(() => engine.stop());
     banner.push(role === 'worker' ? 'omnitalk worker started' : '  Worker:    running in this process');

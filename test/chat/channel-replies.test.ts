@@ -3,6 +3,7 @@ import { getBalance, topUp } from '../../src/billing/ledger.ts';
 import type { ChannelAdapter } from '../../src/channels/types.ts';
 import {
   type ChannelReply,
+  openDialogsFromAnswerReplies,
   openDialogsFromReplies,
   retryPendingAnswers,
 } from '../../src/chat/channel-replies.ts';
@@ -197,6 +198,29 @@ describe.each(backends)('dialogs from mailing replies on $name', (backend) => {
     expect(resend.data).toMatchObject({ duplicate: true });
     expect(provider.calls.filter((c) => c.key === `chat:${id}`)).toHaveLength(1);
 
+    // The customer writes back to the answer: the engine finds no mailing message for that event, the
+    // chat matches it to the answer and continues the dialog; unknown ids are left to the engine.
+    const back = await openDialogsFromAnswerReplies(w.t.ctx.db, w.t.clock, [
+      {
+        provider: 'scripted-sms',
+        providerMessageId: `pm-chat:${id}`,
+        text: 'Жду звонка',
+        at: w.t.clock.now(),
+      },
+      { provider: 'scripted-sms', providerMessageId: 'pm-unknown', text: '?', at: w.t.clock.now() },
+    ]);
+    expect(back).toHaveLength(1);
+    expect(back[0]).toMatchObject({ dialogId: outcome!.dialogId, opened: false });
+    const twice = await openDialogsFromAnswerReplies(w.t.ctx.db, w.t.clock, [
+      {
+        provider: 'scripted-sms',
+        providerMessageId: `pm-chat:${id}`,
+        text: 'Жду звонка',
+        at: w.t.clock.now(),
+      },
+    ]);
+    expect(twice[0]!.chatMessageId).toBeNull();
+
     // Longer than an SMS may be, and files, are refused before anything is stored or sent.
     const long = await op.socket.request({
       type: 'message.send',
@@ -205,6 +229,19 @@ describe.each(backends)('dialogs from mailing replies on $name', (backend) => {
       text: 'я'.repeat(1001),
     });
     expect(long).toMatchObject({ type: 'error', code: 'too_large', field: 'text' });
+
+    // After the dialog is closed, a late reply to the answer opens a new dialog for the number.
+    await op.socket.request({ type: 'dialog.close', dialog_id: outcome!.dialogId });
+    const [late] = await openDialogsFromAnswerReplies(w.t.ctx.db, w.t.clock, [
+      {
+        provider: 'scripted-sms',
+        providerMessageId: `pm-chat:${id}`,
+        text: 'Так и не позвонили',
+        at: w.t.clock.now(),
+      },
+    ]);
+    expect(late).toMatchObject({ opened: true });
+    expect(late!.dialogId).not.toBe(outcome!.dialogId);
     op.socket.close();
   });
 

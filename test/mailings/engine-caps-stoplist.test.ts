@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.ts';
+import { chatHooks } from '../../src/mailings/engine/chat-hooks.ts';
 import { CascadeEngine, type ChatReply } from '../../src/mailings/engine/engine.ts';
 import { cascadeWorld } from '../support/cascade.ts';
 import { backends } from '../support/db.ts';
@@ -189,5 +190,60 @@ describe.each(backends)('engine caps and stop list on %s', (backend) => {
       text: 'А когда доставка?',
     });
     expect(seen.some((r) => r.mailingId === without)).toBe(false);
+  });
+
+  it("opens the contact's chat dialog from a reply when the mailing has replies-to-chat on (CH-5)", async () => {
+    const w = await cascadeWorld(database);
+    w.engine = new CascadeEngine({
+      db: w.db,
+      clock: w.clock,
+      adapters: w.provider.adapters(),
+      ...chatHooks(w.clock),
+    });
+    await w.addContacts([{ phone: '+79996500001' }, { phone: '+79996500002' }]);
+    for (const p of ['+79996500001', '+79996500002'])
+      w.provider.script('viber', p, [
+        { afterSec: 5, status: 'delivered' },
+        { afterSec: 40, reply: `Хочу заказать (${p})` },
+      ]);
+    const scheme = {
+      blocks: [
+        {
+          id: 'v',
+          kind: 'send',
+          start: true,
+          channel: 'viber',
+          decisionTimeSec: 600,
+          content: { format: 'text', text: 'Новинки' },
+        },
+      ],
+      links: [],
+    };
+    const id = await w.mailing({ scheme, replies_to_chat: true });
+    await w.run();
+    const dialogs = await w.db
+      .selectFrom('dialogs')
+      .select(['id', 'channel', 'address', 'mailing_id', 'status'])
+      .where('account_id', '=', w.accountId)
+      .orderBy('address')
+      .execute();
+    expect(dialogs.map((d) => [d.channel, d.address, d.mailing_id, d.status])).toEqual([
+      ['viber', '+79996500001', id, 'open'],
+      ['viber', '+79996500002', id, 'open'],
+    ]);
+    const texts = await w.db
+      .selectFrom('chat_messages')
+      .select(['dialog_id', 'text', 'author'])
+      .where(
+        'dialog_id',
+        'in',
+        dialogs.map((d) => d.id),
+      )
+      .orderBy('dialog_id')
+      .execute();
+    expect(texts.map((t) => [t.author, t.text])).toEqual([
+      ['visitor', 'Хочу заказать (+79996500001)'],
+      ['visitor', 'Хочу заказать (+79996500002)'],
+    ]);
   });
 });

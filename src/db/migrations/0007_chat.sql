@@ -140,6 +140,9 @@ create unique index chat_messages_visitor_client_uq on chat_messages(visitor_id,
 create unique index chat_messages_operator_client_uq on chat_messages(account_id, coalesce(operator_id, 0), client_id)
   where author = 'operator' and client_id is not null;
 create index chat_messages_pending_idx on chat_messages(id) where delivery = 'pending';
+-- A customer's reply to an operator's answer names the answer's provider message id.
+create index chat_messages_provider_idx on chat_messages(provider, provider_message_id)
+  where provider_message_id is not null;
 
 -- The status an operator chose. Online for assignment also needs a live connection (below).
 create table operator_presence (
@@ -162,7 +165,10 @@ create table operator_connections (
 create index operator_connections_user_idx on operator_connections(user_id, seen_at);
 
 -- Durable, append-only events for integrations (the CRM hub of issue 5 consumes them in id order and
--- keeps its own position; nothing here is updated or deleted by the chat).
+-- keeps its own position; nothing here is updated or deleted by the chat). Each row is written in the
+-- transaction of the change it describes. Ids are taken at insert, not at commit: a reader keeping a
+-- position must not step past an id whose transaction may still commit (trail by a few seconds, or stop
+-- at the oldest id of transactions still in flight).
 create table outbox (
   id bigint generated always as identity primary key,
   account_id bigint not null references accounts(id) on delete cascade,

@@ -39,7 +39,19 @@ export interface EngineDeps {
   logger?: Logger;
   batchSize?: number;
   /** Called in the engine's transaction with replies to mailings that have replies-to-chat on (CH-5). */
-  onReplies?: (db: Kysely<DB>, replies: ChatReply[]) => Promise<void>;
+  onReplies?: (db: Kysely<DB>, replies: ChatReply[]) => Promise<unknown>;
+  /**
+   * Called in the engine's transaction with replies that match no mailing message (e.g. a customer
+   * answering an operator's chat answer sent on a channel); returns the provider message ids it took.
+   */
+  onUnmatchedReplies?: (db: Kysely<DB>, replies: UnmatchedReply[]) => Promise<string[]>;
+}
+
+export interface UnmatchedReply {
+  provider: string;
+  providerMessageId: string;
+  text: string;
+  at: Date;
 }
 
 export interface ChatReply {
@@ -254,6 +266,27 @@ export class CascadeEngine {
         found.rows.map((m) => [`${m.provider}\u0000${m.provider_message_id}`, m.id]),
       );
 
+      // Replies to something that is not a mailing message (an operator's answer sent on a channel).
+      const unmatched = events.rows.filter(
+        (e) =>
+          e.kind === 'reply' &&
+          e.text !== null &&
+          !byProviderId.has(`${e.provider}\u0000${e.provider_message_id}`),
+      );
+      const taken = new Set<string>();
+      if (unmatched.length > 0 && this.deps.onUnmatchedReplies) {
+        const ids = await this.deps.onUnmatchedReplies(
+          trx,
+          unmatched.map((e) => ({
+            provider: e.provider,
+            providerMessageId: e.provider_message_id,
+            text: e.text!,
+            at: new Date(e.occurs_at),
+          })),
+        );
+        for (const id of ids) taken.add(id);
+      }
+
       const updates = new Map<
         number,
         { statuses: string[]; replies: string[]; digits: string[]; at: number }
@@ -262,6 +295,10 @@ export class CascadeEngine {
       const orphans: number[] = [];
       for (const e of events.rows) {
         const messageId = byProviderId.get(`${e.provider}\u0000${e.provider_message_id}`);
+        if (messageId === undefined && e.kind === 'reply' && taken.has(e.provider_message_id)) {
+          applied.push(e.id);
+          continue;
+        }
         if (messageId === undefined) {
           // Too old to ever match: drop it (a real provider's stray receipt); else try again soon.
           (now.getTime() - new Date(e.received_at).getTime() < ORPHAN_GRACE_MS ? orphans : applied).push(

@@ -26,6 +26,7 @@ export const crmErrorReasons = [
   'bad_response',
   'not_configured',
   'reauthorization_required',
+  'not_supported',
 ] as const;
 export type CrmErrorReason = (typeof crmErrorReasons)[number];
 
@@ -128,6 +129,9 @@ export function errorForStatus(c: StatusContext): CrmError {
 export const badResponse = (message: string, effect: CallEffect, cause?: unknown) =>
   // A 2xx we cannot read: the CRM did act, but we do not know on what — same as a lost answer.
   new CrmError(message, { kind: lostAnswerKind(effect), reason: 'bad_response', cause });
+
+export const notSupported = (message: string) =>
+  new CrmError(message, { kind: 'permanent', reason: 'not_supported' });
 
 export const notConfigured = (message: string, field?: string) =>
   new CrmError(message, { kind: 'permanent', reason: 'not_configured', field: field ?? null });

@@ -1,4 +1,5 @@
 import { lookupOf } from './contact.ts';
+import { notSupported } from './errors.ts';
 import type { CrmConnector, CrmContactData, CrmContext, CrmRef } from './types.ts';
 
 export interface PushOptions {
@@ -27,6 +28,8 @@ export async function pushContact<S>(
   contact: CrmContactData,
   options: PushOptions,
 ): Promise<PushResult> {
+  if (connector.handlesContacts === false)
+    throw notSupported(`${connector.title.en} keeps no contact records`);
   if (options.ref) {
     await connector.updateEntity(ctx, options.ref, contact);
     return { ref: options.ref, outcome: 'known' };

@@ -170,6 +170,11 @@ export interface CrmConnector<S> {
   /** Fields marked in settingsFields: secret, transient, hidden. */
   settingsSchema: z.ZodType<S>;
   rateLimit: RateLimit;
+  /**
+   * False for a system that keeps no contact records for us to push (Gravitel: calls flow from the PBX
+   * to us); pushContact then refuses, and the contact methods answer `not_supported`.
+   */
+  handlesContacts?: boolean;
   /** Where API calls go: derived from the domain in the settings unless `apiBaseUrl` overrides it. */
   baseUrl(settings: S): string;
   /**

@@ -10,9 +10,9 @@ import {
 } from '../contact.ts';
 import { type CallEffect, CrmError } from '../errors.ts';
 import type { HttpRequest, HttpResponse, QueryValue, VendorError } from '../http.ts';
-import { accepted, pathToken, readBody, rejected, sameSecret, str } from '../inbound.ts';
 import { apiBaseUrlField, field, hostInput, joinUrl } from '../settings.ts';
 import type { CrmConnector, CrmContext, CrmRef, CrmUser } from '../types.ts';
+import { parseCustomChannelWebhook } from './webhook.ts';
 
 /**
  * IN-1 Omnidesk (crm-apis.md §4): HTTP Basic with the staff email and an API key, JSON in and out.
@@ -385,30 +385,6 @@ export const omnidesk = {
   },
 
   parseInbound(ctx, request) {
-    if (request.method !== 'POST') return rejected(400, 'Omnidesk webhooks are POSTed');
-    if (!sameSecret(pathToken(request), ctx.settings.webhookToken))
-      return rejected(401, 'unknown webhook URL token');
-    const body = readBody(request);
-    if (!body) return rejected(400, 'unreadable webhook body');
-    const object = (body.object ?? {}) as Record<string, unknown>;
-    if (body.type !== 'message_new')
-      return accepted([{ type: 'ignored', reason: `type ${String(body.type)}` }]);
-    // An internal note is for staff only, never for the visitor.
-    if (object.note === true || object.note === 1 || object.note === '1')
-      return accepted([{ type: 'ignored', reason: 'internal note' }]);
-    const conversationRef = str(object.custom_user_id);
-    const text = str(object.content);
-    if (!conversationRef || text === null)
-      return accepted([{ type: 'ignored', reason: 'not a custom channel message' }]);
-    const staffId = str(object.staff_id);
-    return accepted([
-      {
-        type: 'staff_message',
-        conversationRef,
-        crmUserId: staffId && staffId !== '0' ? staffId : null,
-        text,
-        externalMessageId: str(object.message_id),
-      },
-    ]);
+    return parseCustomChannelWebhook(request, ctx.settings.webhookToken);
   },
 } satisfies CrmConnector<OmnideskSettings>;

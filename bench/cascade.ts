@@ -9,7 +9,7 @@
  * W1 with BullMQ (bench/peer-bullmq.ts, in a child process so its RSS is its own) with the same N, and
  * adds `peer` and `ratios` (our recipients/s over the peer's, per result) to the output.
  *
- *   node --import tsx bench/cascade.ts [--recipients 1000000] [--only pglite|pg1|pg2] [--no-peer]
+ *   node --import tsx bench/cascade.ts [--recipients 1000000] [--only pglite|pg1|pg2] [--no-peer] [--batch 5000]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -41,6 +41,7 @@ const arg = (name: string) => {
 const N = Number(arg('recipients') ?? 1_000_000);
 const only = arg('only');
 const withPeer = !args.includes('--no-peer');
+const batch = Number(arg('batch') ?? 5000);
 const pgBase = process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || null;
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const scheme = JSON.parse(fs.readFileSync(path.join(root, 'examples/w1-viber-sms.json'), 'utf8'));
@@ -145,7 +146,7 @@ async function runPglite() {
         clock,
         adapters: channelAdapters(),
         logger: pino({ level: 'warn' }),
-        batchSize: 10_000,
+        batchSize: batch,
       },
       { untilIdle: true },
     );
@@ -174,7 +175,7 @@ async function runPostgres(workers: number) {
       OMNITALK_DEMO: '0',
       LOG_LEVEL: 'warn',
       OMNITALK_SECRET_KEY: 'bench',
-      OMNITALK_ENGINE_BATCH: '10000',
+      OMNITALK_ENGINE_BATCH: String(batch),
     };
     for (let i = 0; i < workers; i++) {
       const child = spawn(process.execPath, [path.join(root, 'bin/omnitalk.js'), 'worker'], {
@@ -195,7 +196,18 @@ async function runPostgres(workers: number) {
     const c = await counts(database, mailingId);
     return result(`postgres`, workers, seconds, c, peak, setupSeconds);
   } finally {
-    for (const c of children) c.kill('SIGTERM');
+    // Workers first (they hold connections to the scratch database), then our pool, then the database.
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGTERM');
+            setTimeout(() => c.kill('SIGKILL'), 10_000).unref();
+          }),
+      ),
+    );
     await database.close();
     await dropScratchDatabase(pgBase!, url);
   }

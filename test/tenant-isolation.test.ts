@@ -291,9 +291,65 @@ const probes: Record<string, Probe> = {
   // Sockets authenticate in their first frame; cross-site and cross-account refusals: test/chat/bad-input.test.ts.
   'GET /ws/visitor': { kind: 'public' },
   'GET /ws/operator': { kind: 'public' },
+  // CRM hub (issue 5): everything is under A's site; B's credentials must get 404 before any CRM call.
+  'GET /api/v1/integrations/systems': { kind: 'list' },
+  'GET /api/v1/sites/:siteId/integrations': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/sites/${a.siteId}/integrations`,
+  },
+  'GET /api/v1/sites/:siteId/integrations/:system': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/sites/${a.siteId}/integrations/retailcrm`,
+  },
+  'PUT /api/v1/sites/:siteId/integrations/:system': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/sites/${a.siteId}/integrations/retailcrm`,
+    body: () => ({ domain: 'demo.retailcrm.ru', apiKey: 'x', apiBaseUrl: 'http://127.0.0.1:9' }),
+  },
+  'DELETE /api/v1/sites/:siteId/integrations/:system': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/sites/${a.siteId}/integrations/retailcrm`,
+  },
+  'GET /api/v1/sites/:siteId/integrations/:system/operators': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/sites/${a.siteId}/integrations/retailcrm/operators`,
+  },
+  'PUT /api/v1/sites/:siteId/integrations/:system/operators': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/sites/${a.siteId}/integrations/retailcrm/operators`,
+    body: (a) => ({ mapping: [{ user_id: a.operatorId, crm_user_id: '1' }] }),
+  },
+  'GET /api/v1/sites/:siteId/integrations/:system/failed': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/sites/${a.siteId}/integrations/retailcrm/failed`,
+  },
+  'POST /api/v1/sites/:siteId/integrations/:system/failed/retry': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/sites/${a.siteId}/integrations/retailcrm/failed/retry`,
+    body: () => ({}),
+  },
+  'POST /api/v1/sites/:siteId/integrations/:system/failed/discard': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/sites/${a.siteId}/integrations/retailcrm/failed/discard`,
+    body: () => ({}),
+  },
+  'GET /api/v1/sites/:siteId/integrations/:system/oauth/authorize': {
+    kind: 'foreign',
+    url: (a) => `/api/v1/sites/${a.siteId}/integrations/amocrm/oauth/authorize`,
+  },
+  // Authenticated by a sealed OAuth state / by the connector (URL token, shared key, signature).
+  'GET /api/v1/integrations/oauth/:system/callback': { kind: 'public' },
+  'GET /api/v1/hooks/crm/:integrationId/*': { kind: 'public' },
+  'POST /api/v1/hooks/crm/:integrationId/*': { kind: 'public' },
   'GET /api/openapi.json': { kind: 'public' },
   'GET /healthz': { kind: 'public' },
   'GET /metrics': { kind: 'public' },
+  // Plain pages and scripts (src/web): static, or the demo account's public site key only.
+  'GET /widget/v1/widget.js': { kind: 'public' },
+  'GET /widget.js': { kind: 'public' },
+  'GET /operator': { kind: 'public' },
+  'GET /operator/app.js': { kind: 'public' },
+  'GET /demo': { kind: 'public' },
 };
 
 const isPublicPrefix = (url: string) => url.startsWith('/api/docs');

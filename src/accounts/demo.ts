@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { topUp } from '../billing/ledger.ts';
+import { createSite } from '../chat/sites.ts';
 import type { AppContext } from '../http/context.ts';
 import { createAccount, createApiToken, createUser, findAccountByName } from './accounts.ts';
 
@@ -34,6 +35,7 @@ export async function ensureDemoAccount(
   const existing = await findAccountByName(ctx.db, DEMO_ACCOUNT);
   if (stored && existing) {
     const creds = JSON.parse(ctx.secrets.decrypt(stored.value, SETTING)) as Omit<DemoCredentials, 'created'>;
+    await ensureDemoSite(ctx, creds.accountId);
     return { ...creds, created: false };
   }
   const password = crypto.randomBytes(9).toString('base64url');
@@ -65,5 +67,18 @@ export async function ensureDemoAccount(
       .execute();
     return value;
   });
+  await ensureDemoSite(ctx, creds.accountId);
   return { ...creds, created: true };
+}
+
+export const DEMO_SITE = 'Демо-магазин';
+
+/** The demo account's site, whose widget the demo page (/demo) embeds; created when it has none. */
+export async function ensureDemoSite(ctx: AppContext, accountId: number): Promise<void> {
+  const site = await ctx.db
+    .selectFrom('sites')
+    .select('id')
+    .where('account_id', '=', accountId)
+    .executeTakeFirst();
+  if (!site) await createSite(ctx.db, ctx.clock, accountId, { name: DEMO_SITE });
 }

@@ -7,6 +7,7 @@ import { loadConfig } from '../config/config.ts';
 import { migrate } from '../db/migrate.ts';
 import { buildApp } from '../http/app.ts';
 import type { AppContext } from '../http/context.ts';
+import { HubRunner } from '../integrations/hub/runner.ts';
 import { chatHooks } from '../mailings/engine/chat-hooks.ts';
 import { SharedFastClock } from '../mailings/engine/fast-clock.ts';
 import { startEngineLoop } from '../mailings/engine/loop.ts';
@@ -69,6 +70,7 @@ async function runRole(role: Role): Promise<void> {
         `    password:  ${demo.password}`,
         `    API token: ${demo.token}`,
         `    try:       curl -H "Authorization: Bearer ${demo.token}" ${base}/api/v1/contacts`,
+        `  Chat demo: ${base}/demo  (answer on ${base}/operator with the login above)`,
       );
     }
   }
@@ -85,6 +87,16 @@ async function runRole(role: Role): Promise<void> {
       ...chatHooks(clock),
     });
     stops.unshift(() => engine.stop());
+    // The CRM hub's outbox runner (issue 5) on pg-boss over the same database.
+    const hub = new HubRunner({
+      db: ctx.db,
+      box: ctx.secrets,
+      clock: ctx.clock,
+      logger: ctx.logger,
+      multiProcess: ctx.database.kind === 'postgres',
+    });
+    await hub.start();
+    stops.unshift(() => hub.stop());
     banner.push(role === 'worker' ? 'omnitalk worker started' : '  Worker:    running in this process');
   }
   banner.push(

@@ -492,3 +492,72 @@ export interface DB {
   operator_connections: OperatorConnectionsTable;
   outbox: OutboxTable;
 }
+
+// CRM hub (issue 5, 0008_integrations.sql).
+export type IntegrationStatus = 'pending' | 'connected' | 'error';
+export type IntegrationEventStatus = 'pending' | 'done' | 'failed' | 'discarded';
+
+export interface IntegrationsTable {
+  id: Id;
+  account_id: number;
+  site_id: number;
+  system: string;
+  settings: Json<Record<string, unknown>>;
+  settings_sealed: string | null;
+  tokens_sealed: string | null;
+  inbound_token: string;
+  status: IntegrationStatus;
+  account_name: string | null;
+  last_success_at: Timestamp | null;
+  last_error: Json<Record<string, unknown>> | null;
+  last_error_at: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface IntegrationRefsTable {
+  integration_id: number;
+  contact_id: number;
+  kind: string;
+  crm_id: string;
+  related: Json<Record<string, string>>;
+  dialog_id: number | null;
+  last_message_id: Generated<number>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface IntegrationOperatorMapTable {
+  integration_id: number;
+  user_id: number;
+  crm_user_id: string;
+}
+
+export interface IntegrationEventsTable {
+  id: Id;
+  integration_id: number;
+  contact_id: number;
+  outbox_id: number;
+  kind: string;
+  payload: Json<Record<string, unknown>>;
+  status: IntegrationEventStatus;
+  attempts: Generated<number>;
+  last_error: Json<Record<string, unknown>> | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface IntegrationCursorsTable {
+  name: string;
+  /** xid8 as text. */
+  txid: string;
+  outbox_id: number;
+}
+
+export interface DB {
+  integrations: IntegrationsTable;
+  integration_refs: IntegrationRefsTable;
+  integration_operator_map: IntegrationOperatorMapTable;
+  integration_events: IntegrationEventsTable;
+  integration_cursors: IntegrationCursorsTable;
+}

@@ -13,9 +13,11 @@ import { chatLimits } from '../chat/vocabulary.ts';
 import { importRoutes } from '../contacts/import/routes.ts';
 import { contactRoutes } from '../contacts/routes.ts';
 import { ping } from '../db/database.ts';
+import { integrationRoutes } from '../integrations/hub/routes.ts';
 import { moderationRoutes } from '../mailings/moderation/routes.ts';
 import { reportRoutes } from '../mailings/report-routes.ts';
 import { mailingRoutes } from '../mailings/routes.ts';
+import { webPages } from '../web/pages.ts';
 import { resolvePrincipal } from './auth.ts';
 import type { AppContext } from './context.ts';
 import { registerErrorHandling } from './errors.ts';
@@ -87,6 +89,8 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   await app.register(mailingRoutes(ctx), { prefix: '/api/v1' });
   await app.register(reportRoutes(ctx), { prefix: '/api/v1' });
   await app.register(moderationRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(integrationRoutes(ctx), { prefix: '/api/v1' });
   await app.register(chatPlugin(ctx, options.chat));
+  await app.register(webPages(ctx));
   return app;
 }

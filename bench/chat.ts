@@ -648,6 +648,14 @@ const result = {
             2,
           ),
           p99: round(ours.measured.latencyMs.p99 / Math.max(0.1, bare.measured.latencyMs.p99), 1),
+          /** Highest rate each kept up with (everything delivered, p99 under a second). */
+          keptUp: round(ours.maxRateKeptUp / Math.max(1, bare.maxRateKeptUp), 2),
+          /** Best delivered msg/s of any phase. */
+          peakDelivered: round(
+            Math.max(...ours.phases.map((p) => p.messagesPerSecond)) /
+              Math.max(1, ...bare.phases.map((p) => p.messagesPerSecond)),
+            2,
+          ),
         }
       : null,
   goals: ours

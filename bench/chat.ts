@@ -325,7 +325,7 @@ class Load {
       const userId = this.fixture?.operatorIds[i];
       const ws = await this.open('/ws/operator', i, {
         type: 'hello',
-        ...(this.fixture && { token: this.fixture.token, user_id: userId, status: 'online' }),
+        ...(this.fixture && { token: this.fixture.token, user_id: userId, status: 'online', scope: 'assigned' }),
       });
       ws.on('message', (data) => this.onOperatorFrame(String(data), userId ?? -1));
       ws.on('error', () => this.count('operator socket error'));

@@ -9,6 +9,7 @@ import type { Clock } from '../shared/clock.ts';
 import type { BusEvent, BusSignal, ChatBus } from './bus.ts';
 import { retryPendingAnswers } from './channel-replies.ts';
 import { heartbeat, listPresence } from './presence.ts';
+import { PROTOCOL_VERSION } from './protocol.ts';
 import {
   type ContactView,
   dialogsQuery,
@@ -29,15 +30,25 @@ import { HEARTBEAT_MS } from './vocabulary.ts';
 
 export interface Sink {
   send(frame: Record<string, unknown>): void;
+  /** Sends a frame already serialised (with `v`) by `prepare`: one JSON.stringify for many sockets. */
+  sendPrepared?(json: string): void;
 }
 
 export interface VisitorSink extends Sink {
   visitorId: number;
 }
 
+/**
+ * Which messages an operator socket is sent live: `all` (the default) every message of the account;
+ * `assigned` only those of dialogs assigned to this operator and of waiting (unassigned) dialogs — the
+ * scope for an operator app on a busy account. Dialog, presence and visitor-card frames go to all.
+ */
+export type OperatorScope = 'all' | 'assigned';
+
 export interface OperatorSink extends Sink {
   accountId: number;
   userId: number | null;
+  scope?: OperatorScope;
 }
 
 export interface HubDeps {
@@ -53,17 +64,48 @@ export class ChatHub {
   readonly serverId = `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
   private readonly visitors = new Map<number, Set<VisitorSink>>();
   private readonly operators = new Map<number, Set<OperatorSink>>();
-  private queue: Promise<void> = Promise.resolve();
+  /** Notices received and not yet delivered, in arrival order. */
+  private pending: BusSignal[] = [];
+  private pumping: Promise<void> | null = null;
   private readonly unsubscribe: () => void;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
 
   constructor(readonly deps: HubDeps) {
     this.unsubscribe = deps.bus.subscribe((event) => {
-      this.queue = this.queue.then(() =>
-        this.dispatch(event).catch((err) => deps.logger.error({ err, event }, 'chat delivery failed')),
-      );
+      this.pending.push(event);
+      this.pumping ??= this.pump();
     });
+  }
+
+  /**
+   * Delivers what arrived, in order. Whatever piled up while a delivery ran is taken at once: runs of
+   * message notices are read with one query, so a busy process does less work per message, not more.
+   */
+  private async pump(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      let k = 0;
+      while (k < batch.length) {
+        const event = batch[k]!;
+        if (event.t === 'message' || event.t === 'messages') {
+          let end = k + 1;
+          while (end < batch.length && (batch[end]!.t === 'message' || batch[end]!.t === 'messages')) end++;
+          const run = batch.slice(k, end) as Extract<BusSignal, { t: 'message' | 'messages' }>[];
+          await this.deliverMessages(run).catch((err) =>
+            this.deps.logger.error({ err, notices: run.length }, 'chat delivery failed'),
+          );
+          k = end;
+          continue;
+        }
+        await this.dispatch(event).catch((err) =>
+          this.deps.logger.error({ err, event }, 'chat delivery failed'),
+        );
+        k++;
+      }
+    }
+    this.pumping = null;
   }
 
   /** Starts the heartbeat (presence of this server's operators, retry of pending channel answers). */
@@ -90,14 +132,14 @@ export class ChatHub {
 
   /** Resolves once every notice received so far was delivered (tests, shutdown). */
   async drain(): Promise<void> {
-    await this.queue;
+    while (this.pumping) await this.pumping;
   }
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.unsubscribe();
     await this.ticking;
-    await this.queue;
+    await this.drain();
   }
 
   addVisitor(sink: VisitorSink): () => void {
@@ -123,10 +165,9 @@ export class ChatHub {
         for (const sink of set) sink.send({ type: 'resync' });
       return;
     }
+    if (event.t === 'message' || event.t === 'messages') return this.deliverMessages([event]);
     const operators = this.operators.get(event.a);
     switch (event.t) {
-      case 'message':
-        return this.deliverMessage(event, operators);
       case 'dialog':
         return this.deliverDialog(event, operators);
       case 'typing': {
@@ -158,25 +199,49 @@ export class ChatHub {
     if (sinks) for (const sink of sinks) sink.send(frame);
   }
 
-  private async deliverMessage(
-    event: Extract<BusEvent, { t: 'message' }>,
-    operators: Set<OperatorSink> | undefined,
-  ): Promise<void> {
-    const { db } = this.deps;
-    const dialog =
-      this.visitors.size > 0
-        ? await db.selectFrom('dialogs').select('visitor_id').where('id', '=', event.d).executeTakeFirst()
-        : undefined;
-    const visitorId = dialog?.visitor_id ?? null;
-    const visitorSinks = visitorId !== null ? this.visitors.get(visitorId) : undefined;
-    if (!operators?.size && !visitorSinks?.size) return;
-    const row = await messagesQuery(db).where('m.id', '=', event.m).executeTakeFirst();
-    if (!row) return;
-    const type = event.upd ? 'message.updated' : 'message.new';
-    broadcast(operators, { type, message: messageView(row) });
-    // Visitors see a message once; delivery states of channel answers are the operators' business.
-    if (visitorSinks && visitorId !== null && !event.upd)
-      for (const sink of visitorSinks) sink.send({ type, message: visitorMessageView(row, visitorId) });
+  /** Message notices (single or grouped): the rows they name, read once, each to whoever may see it. */
+  private async deliverMessages(events: Extract<BusSignal, { t: 'message' | 'messages' }>[]): Promise<void> {
+    if (this.visitors.size === 0 && this.operators.size === 0) return;
+    const updated = new Set<number>();
+    const ids: number[] = [];
+    for (const event of events) {
+      if (event.t === 'messages') ids.push(...event.m);
+      else {
+        if (event.upd) {
+          // Skip the read when no socket of this process can want it.
+          if (!this.operators.has(event.a)) continue;
+          updated.add(event.m);
+        }
+        ids.push(event.m);
+      }
+    }
+    if (ids.length === 0) return;
+    const rows = await messagesQuery(this.deps.db)
+      .innerJoin('dialogs as d', 'd.id', 'm.dialog_id')
+      .select(['d.visitor_id as dialog_visitor_id', 'd.operator_id as dialog_operator_id'])
+      .where('m.id', 'in', [...new Set(ids)])
+      .execute();
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    for (const id of ids) {
+      const row = byId.get(id);
+      if (!row) continue;
+      const type = updated.has(id) ? 'message.updated' : 'message.new';
+      const operators = this.operators.get(row.account_id);
+      if (operators)
+        broadcast(
+          operators,
+          { type, message: messageView(row) },
+          (sink) =>
+            sink.scope !== 'assigned' ||
+            row.dialog_operator_id === null ||
+            row.dialog_operator_id === sink.userId,
+        );
+      // Visitors see a message once; delivery states of channel answers are the operators' business.
+      const visitorId = row.dialog_visitor_id;
+      if (visitorId === null || type !== 'message.new') continue;
+      const visitorSinks = this.visitors.get(visitorId);
+      if (visitorSinks) broadcast(visitorSinks, { type, message: visitorMessageView(row, visitorId) });
+    }
   }
 
   private async deliverDialog(
@@ -240,11 +305,26 @@ function add<S>(map: Map<number, Set<S>>, key: number, sink: S): () => void {
   };
 }
 
+/** The wire form of a frame (what SocketSession.send writes). */
+export function prepareFrame(frame: Record<string, unknown>): string {
+  return JSON.stringify({ v: PROTOCOL_VERSION, ...frame });
+}
+
+/** Sends one frame to many sockets, serialising it once. */
 function broadcast<S extends Sink>(
   sinks: Set<S> | undefined,
   frame: Record<string, unknown>,
   filter: (sink: S) => boolean = () => true,
 ): void {
   if (!sinks) return;
-  for (const sink of sinks) if (filter(sink)) sink.send(frame);
+  let json: string | null = null;
+  for (const sink of sinks) {
+    if (!filter(sink)) continue;
+    if (!sink.sendPrepared) {
+      sink.send(frame);
+      continue;
+    }
+    json ??= prepareFrame(frame);
+    sink.sendPrepared(json);
+  }
 }

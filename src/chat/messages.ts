@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { CountryCode } from 'libphonenumber-js';
 import type { ChannelAdapter } from '../channels/types.ts';
 import type { DB } from '../db/schema.ts';
@@ -69,6 +69,17 @@ export async function visitorDialog(
   return (await query.orderBy('id', 'desc').limit(1).executeTakeFirst()) ?? null;
 }
 
+export interface VisitorSend {
+  visitor: Visitor;
+  input: MessageInput & { dialogId?: number | null };
+}
+
+/** Each send's own outcome: one bad send (a foreign dialog, too long a text) never fails the others. */
+export type SendOutcome = { ok: true; result: SendResult } | { ok: false; error: unknown };
+
+/** Notices name at most this many messages (a NOTIFY payload is limited to 8000 bytes). */
+const NOTICE_IDS = 400;
+
 export async function sendVisitorMessage(
   db: Kysely<DB>,
   clock: Clock,
@@ -76,64 +87,260 @@ export async function sendVisitorMessage(
   input: MessageInput & { dialogId?: number | null },
   region: CountryCode = 'RU',
 ): Promise<SendResult> {
-  const text = cleanText(input.text, input.attachmentId);
-  const result = await inTransaction(db, async (trx) => {
-    // One visitor's sends run one at a time: no two open dialogs, no duplicate client ids.
+  const [outcome] = await sendVisitorMessages(db, clock, [{ visitor, input }], region);
+  if (!outcome!.ok) throw outcome!.error;
+  return outcome!.result;
+}
+
+/**
+ * Writes many visitors' messages in one transaction with a fixed number of statements (the chat's hot
+ * path: ChatWriter groups whatever arrived while the previous group was committing). Per send the
+ * rules are those of a single send: the visitor's rows are locked (one visitor's sends run one at a
+ * time, so never two open dialogs or two rows for one client_id), a client_id already stored returns
+ * the stored message, a named dialog must be the visitor's own, an attachment must be the visitor's, a
+ * visitor without an open dialog gets one (round-robin assignment), and a phone or email in the text
+ * is captured (CH-4). Errors that concern one send are that send's outcome; a database failure fails
+ * the call (the caller may retry the sends one by one).
+ */
+export async function sendVisitorMessages(
+  db: Kysely<DB>,
+  clock: Clock,
+  sends: readonly VisitorSend[],
+  region: CountryCode = 'RU',
+): Promise<SendOutcome[]> {
+  const outcomes: (SendOutcome | undefined)[] = new Array(sends.length);
+  const texts: string[] = sends.map((send, i) => {
+    try {
+      return cleanText(send.input.text, send.input.attachmentId);
+    } catch (error) {
+      outcomes[i] = { ok: false, error };
+      return '';
+    }
+  });
+  const live = sends.map((_, i) => i).filter((i) => outcomes[i] === undefined);
+  if (live.length === 0) return outcomes as SendOutcome[];
+
+  const written = await inTransaction(db, async (trx) => {
+    const visitorIds = [...new Set(live.map((i) => sends[i]!.visitor.id))].sort((a, b) => a - b);
     await trx
       .selectFrom('visitors')
       .select('id')
-      .where('id', '=', visitor.id)
+      .where('id', 'in', visitorIds)
+      .orderBy('id')
       .forUpdate()
-      .executeTakeFirstOrThrow();
-    if (input.clientId) {
-      const stored = await trx
+      .execute();
+
+    const clientIds = [...new Set(live.flatMap((i) => sends[i]!.input.clientId ?? []))];
+    const stored = new Map<string, number>();
+    if (clientIds.length > 0) {
+      const rows = await trx
         .selectFrom('chat_messages')
-        .select('id')
-        .where('visitor_id', '=', visitor.id)
+        .select(['id', 'visitor_id', 'client_id'])
+        .where('visitor_id', 'in', visitorIds)
         .where('author', '=', 'visitor')
-        .where('client_id', '=', input.clientId)
-        .executeTakeFirst();
-      if (stored) return { id: stored.id, duplicate: true };
+        .where('client_id', 'in', clientIds)
+        .execute();
+      for (const row of rows) stored.set(`${row.visitor_id}:${row.client_id}`, row.id);
     }
-    if (input.dialogId !== undefined && input.dialogId !== null)
-      await visitorDialog(trx, visitor, input.dialogId);
-    if (input.attachmentId) {
-      const own = await trx
+
+    const named = [...new Set(live.flatMap((i) => sends[i]!.input.dialogId ?? []))];
+    const dialogs = await trx
+      .selectFrom('dialogs')
+      .select(['id', 'visitor_id', 'account_id', 'status'])
+      .where('visitor_id', 'in', visitorIds)
+      .where((eb) =>
+        named.length > 0
+          ? eb.or([eb('status', '=', 'open'), eb('id', 'in', named)])
+          : eb('status', '=', 'open'),
+      )
+      .execute();
+    const openDialog = new Map<number, number>();
+    for (const d of dialogs) if (d.status === 'open') openDialog.set(d.visitor_id!, d.id);
+
+    const attachmentIds = [...new Set(live.flatMap((i) => sends[i]!.input.attachmentId ?? []))];
+    const attachments = new Map<
+      number,
+      { visitor_id: number | null; file_name: string; content_type: string; size: number }
+    >();
+    if (attachmentIds.length > 0) {
+      const rows = await trx
         .selectFrom('chat_attachments')
-        .select('id')
-        .where('id', '=', input.attachmentId)
-        .where('visitor_id', '=', visitor.id)
-        .executeTakeFirst();
-      if (!own) throw notFound('Attachment', 'attachment_id');
+        .select(['id', 'visitor_id', 'file_name', 'content_type', 'size'])
+        .where('id', 'in', attachmentIds)
+        .execute();
+      for (const row of rows) attachments.set(row.id, row);
     }
-    const dialog = await openWebDialog(trx, clock, visitor);
-    const id = await insertMessage(trx, clock, {
-      accountId: visitor.accountId,
-      siteId: visitor.siteId,
-      dialogId: dialog.id,
-      author: 'visitor',
-      visitorId: visitor.id,
-      text,
-      attachmentId: input.attachmentId ?? null,
-      clientId: input.clientId ?? null,
-    });
-    // CH-4: a phone or email in the text makes the contact known (detected data only fills blanks).
-    const found = detectContacts(text, region);
-    if (found.phones.length > 0 || found.emails.length > 0) {
-      await captureContact(trx, clock, {
-        accountId: visitor.accountId,
-        siteId: visitor.siteId,
-        source: 'message',
-        visitorId: visitor.id,
-        dialogId: dialog.id,
-        phone: found.phones[0]?.value ?? null,
-        email: found.emails[0]?.value ?? null,
-        overwrite: false,
-      });
+
+    const now = clock.now();
+    /** Sends that write a row, in order, and sends that repeat one written in this call. */
+    const rows: { index: number; dialogId: number }[] = [];
+    const repeats: { index: number; of: number }[] = [];
+    const duplicates: { index: number; id: number }[] = [];
+    const inCall = new Map<string, number>();
+    for (const i of live) {
+      const { visitor, input } = sends[i]!;
+      const key = input.clientId ? `${visitor.id}:${input.clientId}` : null;
+      if (key !== null) {
+        const id = stored.get(key);
+        if (id !== undefined) {
+          duplicates.push({ index: i, id });
+          continue;
+        }
+        const earlier = inCall.get(key);
+        if (earlier !== undefined) {
+          repeats.push({ index: i, of: earlier });
+          continue;
+        }
+      }
+      if (input.dialogId !== undefined && input.dialogId !== null) {
+        const own = dialogs.find(
+          (d) => d.id === input.dialogId && d.visitor_id === visitor.id && d.account_id === visitor.accountId,
+        );
+        if (!own) {
+          outcomes[i] = { ok: false, error: notFound('Dialog', 'dialog_id') };
+          continue;
+        }
+      }
+      if (input.attachmentId) {
+        if (attachments.get(input.attachmentId)?.visitor_id !== visitor.id) {
+          outcomes[i] = { ok: false, error: notFound('Attachment', 'attachment_id') };
+          continue;
+        }
+      }
+      let dialogId = openDialog.get(visitor.id);
+      if (dialogId === undefined) {
+        dialogId = (await openWebDialog(trx, clock, visitor)).id;
+        openDialog.set(visitor.id, dialogId);
+      }
+      if (key !== null) inCall.set(key, i);
+      rows.push({ index: i, dialogId });
     }
-    return { id, duplicate: false };
+
+    const ids = new Map<number, number>();
+    if (rows.length > 0) {
+      const inserted = await trx
+        .insertInto('chat_messages')
+        .values(
+          rows.map(({ index, dialogId }) => {
+            const { visitor, input } = sends[index]!;
+            return {
+              account_id: visitor.accountId,
+              dialog_id: dialogId,
+              author: 'visitor' as const,
+              visitor_id: visitor.id,
+              operator_id: null,
+              text: texts[index]!,
+              attachment_id: input.attachmentId ?? null,
+              client_id: input.clientId ?? null,
+              source_key: null,
+              delivery: null,
+              created_at: now,
+            };
+          }),
+        )
+        .returning('id')
+        .execute();
+      // Ids come from one sequence in the order of the VALUES list.
+      const sorted = inserted.map((r) => r.id).sort((a, b) => a - b);
+      for (const [k, row] of rows.entries()) ids.set(row.index, sorted[k]!);
+      const last = new Map<number, number>();
+      for (const row of rows)
+        last.set(row.dialogId, Math.max(last.get(row.dialogId) ?? 0, ids.get(row.index)!));
+      await sql`update dialogs d set last_message_id = v.m, last_message_at = ${now}, updated_at = ${now}
+        from unnest(${[...last.keys()]}::int8[], ${[...last.values()]}::int8[]) as v(d, m)
+        where d.id = v.d`.execute(trx);
+      await writeOutbox(
+        trx,
+        clock,
+        rows.map(({ index, dialogId }) => {
+          const { visitor, input } = sends[index]!;
+          return {
+            accountId: visitor.accountId,
+            siteId: visitor.siteId,
+            kind: 'message.created' as const,
+            payload: {
+              message_id: ids.get(index)!,
+              dialog_id: dialogId,
+              author: 'visitor',
+              visitor_id: visitor.id,
+              operator_id: null,
+              text: texts[index]!,
+              attachment_id: input.attachmentId ?? null,
+              created_at: now.toISOString(),
+            },
+          };
+        }),
+      );
+      // CH-4: a phone or email in the text makes the contact known (detected data only fills blanks).
+      for (const { index, dialogId } of rows) {
+        const found = detectContacts(texts[index]!, region);
+        if (found.phones.length === 0 && found.emails.length === 0) continue;
+        const { visitor } = sends[index]!;
+        await captureContact(trx, clock, {
+          accountId: visitor.accountId,
+          siteId: visitor.siteId,
+          source: 'message',
+          visitorId: visitor.id,
+          dialogId,
+          phone: found.phones[0]?.value ?? null,
+          email: found.emails[0]?.value ?? null,
+          overwrite: false,
+        });
+      }
+      const all = [...ids.values()];
+      for (let k = 0; k < all.length; k += NOTICE_IDS)
+        await publish(trx, { t: 'messages', m: all.slice(k, k + NOTICE_IDS) });
+    }
+    return { rows, repeats, duplicates, ids, now };
   });
-  return { message: await loadMessage(db, result.id), duplicate: result.duplicate };
+
+  for (const { index, dialogId } of written.rows) {
+    const { visitor, input } = sends[index]!;
+    outcomes[index] = {
+      ok: true,
+      result: {
+        duplicate: false,
+        message: {
+          id: written.ids.get(index)!,
+          dialog_id: dialogId,
+          account_id: visitor.accountId,
+          author: 'visitor',
+          visitor_id: visitor.id,
+          operator_id: null,
+          operator_name: null,
+          text: texts[index]!,
+          client_id: input.clientId ?? null,
+          delivery: null,
+          delivery_error: null,
+          created_at: written.now,
+          attachment_id: null,
+          file_name: null,
+          content_type: null,
+          size: null,
+        },
+      },
+    };
+  }
+  const reread = [
+    ...written.duplicates.map((d) => d.id),
+    ...written.rows.filter((r) => sends[r.index]!.input.attachmentId).map((r) => written.ids.get(r.index)!),
+  ];
+  const loaded = new Map<number, MessageRow>();
+  if (reread.length > 0)
+    for (const row of await messagesQuery(db).where('m.id', 'in', reread).execute()) loaded.set(row.id, row);
+  for (const { index, id } of written.duplicates)
+    outcomes[index] = { ok: true, result: { message: loaded.get(id)!, duplicate: true } };
+  for (const { index } of written.rows) {
+    const row = loaded.get(written.ids.get(index)!);
+    if (row) outcomes[index] = { ok: true, result: { message: row, duplicate: false } };
+  }
+  for (const { index, of } of written.repeats) {
+    const first = outcomes[of];
+    outcomes[index] = first?.ok
+      ? { ok: true, result: { message: first.result.message, duplicate: true } }
+      : first!;
+  }
+  return outcomes as SendOutcome[];
 }
 
 export interface OperatorSendOptions {

@@ -6,6 +6,7 @@ import { startChatBus } from './bus.ts';
 import { ChatHub } from './hub.ts';
 import { chatRoutes } from './routes.ts';
 import { widgetRoutes } from './widget-routes.ts';
+import { ChatWriter } from './writer.ts';
 import { operatorSocket } from './ws-operator.ts';
 import { visitorSocket } from './ws-visitor.ts';
 
@@ -40,13 +41,21 @@ export const chatPlugin =
     });
     hub.start();
     hubs.set(ctx, hub);
+    const writer = new ChatWriter({
+      db: ctx.db,
+      clock: ctx.clock,
+      logger: ctx.logger,
+      region: ctx.defaultRegion,
+      concurrency: ctx.database.kind === 'pglite' ? 1 : 2,
+    });
     app.addHook('onClose', async () => {
+      await writer.drain();
       await hub.close();
       await bus.close();
       hubs.delete(ctx);
     });
 
-    app.get('/ws/visitor', { websocket: true, schema: { hide: true } }, visitorSocket(ctx, hub));
+    app.get('/ws/visitor', { websocket: true, schema: { hide: true } }, visitorSocket(ctx, hub, writer));
     app.get(
       '/ws/operator',
       { websocket: true, schema: { hide: true } },

@@ -99,6 +99,9 @@ export const operatorFrames = {
     /** With an API token: act as this operator of the account (none: an observer). */
     user_id: id.optional(),
     status: z.enum(operatorStatuses).optional(),
+    /** Which messages this socket is sent live: every one of the account (default), or the dialogs
+     * assigned to this operator and the waiting ones. */
+    scope: z.enum(['all', 'assigned']).optional(),
   }),
   'status.set': frame('status.set', { status: z.enum(operatorStatuses) }),
   'message.send': frame('message.send', {

@@ -116,12 +116,17 @@ export class SocketSession<S extends FrameSchemas> {
   }
 
   send(frame: Record<string, unknown>): void {
+    this.sendPrepared(JSON.stringify({ v: PROTOCOL_VERSION, ...frame }));
+  }
+
+  /** Writes a frame serialised once for many sockets (ChatHub's broadcasts). */
+  sendPrepared(json: string): void {
     if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
     if (this.socket.bufferedAmount > SESSION_LIMITS.maxBufferedBytes) {
       this.close(1013, 'client too slow');
       return;
     }
-    this.socket.send(JSON.stringify({ v: PROTOCOL_VERSION, ...frame }));
+    this.socket.send(json);
   }
 
   close(code: number, reason: string): void {

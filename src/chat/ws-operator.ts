@@ -91,7 +91,13 @@ export function operatorSocket(
       clearTimeout(helloTimer);
       const me: Actor = { accountId: principal.accountId, userId };
       actor = me;
-      detach = hub.addOperator({ accountId: me.accountId, userId: me.userId, send: (f) => session.send(f) });
+      detach = hub.addOperator({
+        accountId: me.accountId,
+        userId: me.userId,
+        scope: frame.scope ?? 'all',
+        send: (f) => session.send(f),
+        sendPrepared: (json) => session.sendPrepared(json),
+      });
       let status: OperatorStatus = 'offline';
       if (me.userId !== null) {
         connection = {

@@ -10,13 +10,14 @@ import { nextOperator } from './assignment.ts';
 import { captureContact } from './capture.ts';
 import { historyOf } from './dialogs.ts';
 import type { ChatHub } from './hub.ts';
-import { announceTyping, markRead, sendVisitorMessage, visitorDialog } from './messages.ts';
+import { announceTyping, markRead, visitorDialog } from './messages.ts';
 import { closeCodes, type FrameOf, HELLO_TIMEOUT_MS, PROTOCOL_VERSION, visitorFrames } from './protocol.ts';
 import { originAllowed, type PublicSite, siteByPublicKey } from './sites.ts';
 import { ProtocolFailure, SocketSession } from './socket-session.ts';
 import { dialogsQuery, visitorDialogView, visitorMessageView } from './views.ts';
 import { identifyVisitor, recordPageView, type Visitor } from './visitors.ts';
 import { chatLimits } from './vocabulary.ts';
+import type { ChatWriter } from './writer.ts';
 
 type VisitorFrame = FrameOf<typeof visitorFrames>;
 
@@ -26,7 +27,7 @@ async function visitorDialogIds(db: Kysely<DB>, visitor: Visitor): Promise<numbe
 }
 
 /** /ws/visitor: the widget's (or a mobile app's) socket, authenticated by site key + visitor token. */
-export function visitorSocket(ctx: AppContext, hub: ChatHub) {
+export function visitorSocket(ctx: AppContext, hub: ChatHub, writer: ChatWriter) {
   return (socket: WebSocket, request: FastifyRequest): void => {
     let visitor: Visitor | null = null;
     let site: PublicSite | null = null;
@@ -64,7 +65,11 @@ export function visitorSocket(ctx: AppContext, hub: ChatHub) {
       site = found;
       visitor = identified.visitor;
       const me = visitor;
-      detach = hub.addVisitor({ visitorId: me.id, send: (f) => session.send(f) });
+      detach = hub.addVisitor({
+        visitorId: me.id,
+        send: (f) => session.send(f),
+        sendPrepared: (json) => session.sendPrepared(json),
+      });
       if (frame.page) await recordPageView(ctx.db, ctx.clock, me, frame.page).catch(() => {});
       const dialog = await dialogsQuery(ctx.db)
         .where('d.visitor_id', '=', me.id)
@@ -102,18 +107,15 @@ export function visitorSocket(ctx: AppContext, hub: ChatHub) {
       if (!me || !site) throw new ProtocolFailure('unauthorized', 'Send hello first');
       switch (frame.type) {
         case 'message.send': {
-          const sent = await sendVisitorMessage(
-            ctx.db,
-            ctx.clock,
-            me,
-            {
+          const sent = await writer.send({
+            visitor: me,
+            input: {
               clientId: frame.client_id,
               text: frame.text,
               attachmentId: frame.attachment_id,
               dialogId: frame.dialog_id,
             },
-            ctx.defaultRegion,
-          );
+          });
           return {
             client_id: frame.client_id,
             message: visitorMessageView(sent.message, me.id),

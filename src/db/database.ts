@@ -37,11 +37,21 @@ export interface OpenOptions {
 const singleConnection = new WeakSet<object>();
 export const isSingleConnection = (db: object): boolean => singleConnection.has(db);
 
+/** OMNITALK_DB_POOL: connections per process to PostgreSQL (default 10). */
+function poolSizeFromEnv(): number | null {
+  const raw = process.env.OMNITALK_DB_POOL;
+  if (!raw) return null;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new Error(`OMNITALK_DB_POOL must be an integer 1..1000, got ${raw}`);
+  return n;
+}
+
 export async function openDatabase(options: OpenOptions): Promise<Database> {
   if (options.databaseUrl) {
     const pool = new pg.Pool({
       connectionString: options.databaseUrl,
-      max: options.poolSize ?? 10,
+      max: options.poolSize ?? poolSizeFromEnv() ?? 10,
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
           oid === INT8_OID
@@ -49,6 +59,9 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
             : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     });
+    // An idle pooled connection the server ends (restart, pg_terminate_backend) is dropped by the
+    // pool; without a listener its 'error' event would crash the process (node-postgres docs, Pool).
+    pool.on('error', () => {});
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     return { db, kind: 'postgres', url: options.databaseUrl, pglite: null, close: () => db.destroy() };
   }

@@ -5,9 +5,12 @@
  * accepted, first to last) as a fraction of the combined limit A×R, 429s, and duplicates (records
  * sharing a phone within one fake, and creates beyond one per contact).
  *
- *   node --import tsx bench/crm.ts [--events 10000] [--accounts 20] [--rate 7]
+ *   node --import tsx bench/crm.ts [--events 10000] [--accounts 20] [--rate 7] [--out file.json]
  *
- * Runs on PGlite, or on PostgreSQL when DATABASE_URL is set. Writes bench/results/crm.json.
+ * Runs on PGlite, or on PostgreSQL when DATABASE_URL is set. Writes bench/results/crm.json (PGlite) or
+ * bench/results/crm-pg.json (PostgreSQL) unless --out names another file. The machine's load average
+ * (os.loadavg, as `uptime` shows it) at the start and at the end goes into the result: the runner and
+ * the 20 fakes share one Node process, so a busy machine lowers the numbers.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -34,6 +37,9 @@ const arg = (name: string, fallback: number) => {
 const EVENTS = arg('events', 10_000);
 const ACCOUNTS = arg('accounts', 20);
 const RATE = arg('rate', 7);
+const outIndex = process.argv.indexOf('--out');
+const OUT = outIndex >= 0 ? process.argv[outIndex + 1] : undefined;
+const loadAverage = () => os.loadavg().map((l) => Number(l.toFixed(2)));
 
 class Bucket {
   #tokens = RATE;
@@ -49,6 +55,7 @@ class Bucket {
 }
 
 async function main() {
+  const loadAtStart = loadAverage();
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const database = await openDatabase({ databaseUrl: process.env.DATABASE_URL ?? null, pgliteDir: null });
   await migrate(database.db);
@@ -208,9 +215,17 @@ async function main() {
     parked,
     node: process.version,
     cpus: os.cpus().length,
+    load_average_start: loadAtStart,
+    load_average_end: loadAverage(),
     at: new Date().toISOString(),
   };
-  const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'crm.json');
+  const out = OUT
+    ? path.resolve(OUT)
+    : path.join(
+        path.dirname(fileURLToPath(import.meta.url)),
+        'results',
+        database.kind === 'postgres' ? 'crm-pg.json' : 'crm.json',
+      );
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(result)}\n`);

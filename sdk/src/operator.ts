@@ -36,6 +36,11 @@ export interface OperatorClientOptions {
   userId?: number;
   /** The status to announce on every (re)connect; setStatus() changes it. Default online. */
   status?: OperatorStatus;
+  /**
+   * Which messages arrive live: `all` of the account (default), or `assigned` — only the dialogs
+   * assigned to this operator and the waiting ones (for busy accounts).
+   */
+  scope?: 'all' | 'assigned';
   WebSocket?: WebSocketConstructor;
   createSocket?: WebSocketFactory;
   /** Keeps unsent answers across app restarts; memory by default. */
@@ -84,6 +89,7 @@ export class OmnitalkOperator extends Emitter<OperatorEvents> {
         status: this.status,
         ...(options.token && { token: options.token }),
         ...(options.userId !== undefined && { user_id: options.userId }),
+        ...(options.scope && { scope: options.scope }),
       }),
     });
     this.queue = new SendQueue<OperatorMessage>(

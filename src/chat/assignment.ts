@@ -46,6 +46,29 @@ export async function nextOperator(
   return row.rows[0]?.id ?? null;
 }
 
+/** Whether some operator of the site is online now (what the widget shows; cheaper than nextOperator). */
+export async function operatorOnline(
+  db: Kysely<DB>,
+  clock: Clock,
+  accountId: number,
+  siteId: number,
+): Promise<boolean> {
+  const cutoff = new Date(clock.now().getTime() - PRESENCE_GRACE_MS).toISOString();
+  const row = await sql<{ online: boolean }>`
+    select exists (
+      select 1
+      from users u
+      join operator_presence p on p.user_id = u.id and p.status = 'online'
+      where u.account_id = ${accountId}
+        and exists (
+          select 1 from operator_connections c where c.user_id = u.id and c.seen_at > ${cutoff}::timestamptz)
+        and (
+          not exists (select 1 from site_operators so where so.site_id = ${siteId}::bigint)
+          or exists (select 1 from site_operators so where so.site_id = ${siteId}::bigint and so.user_id = u.id))
+    ) as online`.execute(db);
+  return row.rows[0]?.online === true;
+}
+
 /**
  * Assigns an unassigned open dialog to the next operator in turn. Call inside a transaction; returns
  * the operator, or null when nobody is online (or the dialog was assigned meanwhile).

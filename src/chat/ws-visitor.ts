@@ -6,7 +6,7 @@ import type { DB } from '../db/schema.ts';
 import { inTransaction } from '../db/transaction.ts';
 import type { AppContext } from '../http/context.ts';
 import { AppError, invalid } from '../shared/errors.ts';
-import { nextOperator } from './assignment.ts';
+import { operatorOnline } from './assignment.ts';
 import { captureContact } from './capture.ts';
 import { historyOf } from './dialogs.ts';
 import type { ChatHub } from './hub.ts';
@@ -71,14 +71,19 @@ export function visitorSocket(ctx: AppContext, hub: ChatHub, writer: ChatWriter)
         sendPrepared: (json) => session.sendPrepared(json),
       });
       if (frame.page) await recordPageView(ctx.db, ctx.clock, me, frame.page).catch(() => {});
-      const dialog = await dialogsQuery(ctx.db)
-        .where('d.visitor_id', '=', me.id)
-        .orderBy((eb) => eb.case().when('d.status', '=', 'open').then(0).else(1).end())
-        .orderBy('d.id', 'desc')
-        .limit(1)
-        .executeTakeFirst();
-      const history = await historyOf(ctx.db, await visitorDialogIds(ctx.db, me), {});
-      const online = (await nextOperator(ctx.db, ctx.clock, found.account_id, found.id)) !== null;
+      // A new visitor has no dialogs yet: nothing to read.
+      const dialog = identified.token
+        ? undefined
+        : await dialogsQuery(ctx.db)
+            .where('d.visitor_id', '=', me.id)
+            .orderBy((eb) => eb.case().when('d.status', '=', 'open').then(0).else(1).end())
+            .orderBy('d.id', 'desc')
+            .limit(1)
+            .executeTakeFirst();
+      const history = dialog
+        ? await historyOf(ctx.db, await visitorDialogIds(ctx.db, me), {})
+        : { items: [], next_before: null };
+      const online = await operatorOnline(ctx.db, ctx.clock, found.account_id, found.id);
       session.send({
         type: 'welcome',
         re: frame.id ?? null,

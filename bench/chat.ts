@@ -79,7 +79,9 @@ interface Child {
 
 function startChild(argv: string[], env: NodeJS.ProcessEnv): Promise<Child> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, argv, { cwd: root, env: { ...process.env, ...env } });
+    // BENCH_NODE_ARGS: extra node flags for the children (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+    const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const proc = spawn(process.execPath, [...nodeArgs, ...argv], { cwd: root, env: { ...process.env, ...env } });
     let out = '';
     let ready = false;
     const timer = setTimeout(() => reject(new Error(`not ready in time:\n${out}`)), 120_000);
@@ -325,7 +327,12 @@ class Load {
       const userId = this.fixture?.operatorIds[i];
       const ws = await this.open('/ws/operator', i, {
         type: 'hello',
-        ...(this.fixture && { token: this.fixture.token, user_id: userId, status: 'online', scope: 'assigned' }),
+        ...(this.fixture && {
+          token: this.fixture.token,
+          user_id: userId,
+          status: 'online',
+          scope: 'assigned',
+        }),
       });
       ws.on('message', (data) => this.onOperatorFrame(String(data), userId ?? -1));
       ws.on('error', () => this.count('operator socket error'));

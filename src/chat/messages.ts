@@ -6,7 +6,7 @@ import { inTransaction } from '../db/transaction.ts';
 import type { SendChannel } from '../mailings/scheme/vocabulary.ts';
 import type { Clock } from '../shared/clock.ts';
 import { AppError, invalid, notFound } from '../shared/errors.ts';
-import { publish, type Side } from './bus.ts';
+import { CHAT_NOTIFY_CHANNEL, publish, type Side } from './bus.ts';
 import { captureContact } from './capture.ts';
 import { channelTextLimit, deliverChannelAnswer } from './channel-replies.ts';
 import { detectContacts } from './contact-detect.ts';
@@ -77,8 +77,8 @@ export interface VisitorSend {
 /** Each send's own outcome: one bad send (a foreign dialog, too long a text) never fails the others. */
 export type SendOutcome = { ok: true; result: SendResult } | { ok: false; error: unknown };
 
-/** Notices name at most this many messages (a NOTIFY payload is limited to 8000 bytes). */
-const NOTICE_IDS = 400;
+/** Sends written per transaction at most: one notice names them all (NOTIFY payloads: 8000 bytes). */
+export const MAX_SEND_GROUP = 400;
 
 export async function sendVisitorMessage(
   db: Kysely<DB>,
@@ -108,6 +108,12 @@ export async function sendVisitorMessages(
   sends: readonly VisitorSend[],
   region: CountryCode = 'RU',
 ): Promise<SendOutcome[]> {
+  if (sends.length > MAX_SEND_GROUP) {
+    const all: SendOutcome[] = [];
+    for (let k = 0; k < sends.length; k += MAX_SEND_GROUP)
+      all.push(...(await sendVisitorMessages(db, clock, sends.slice(k, k + MAX_SEND_GROUP), region)));
+    return all;
+  }
   const outcomes: (SendOutcome | undefined)[] = new Array(sends.length);
   const texts: string[] = sends.map((send, i) => {
     try {
@@ -122,40 +128,42 @@ export async function sendVisitorMessages(
 
   const written = await inTransaction(db, async (trx) => {
     const visitorIds = [...new Set(live.map((i) => sends[i]!.visitor.id))].sort((a, b) => a - b);
-    await trx
-      .selectFrom('visitors')
-      .select('id')
-      .where('id', 'in', visitorIds)
-      .orderBy('id')
-      .forUpdate()
-      .execute();
-
     const clientIds = [...new Set(live.flatMap((i) => sends[i]!.input.clientId ?? []))];
+    // One statement: lock the visitors (in id order), their open web dialog, their stored client ids.
+    const locked = await sql<{ id: number; open_dialog: number | null; stored: [string, number][] | null }>`
+      select v.id, d.id as open_dialog,
+        (select json_agg(json_build_array(m.client_id, m.id)) from chat_messages m
+          where m.visitor_id = v.id and m.author = 'visitor' and m.client_id = any(${clientIds}::text[])) as stored
+      from visitors v
+      left join dialogs d on d.visitor_id = v.id and d.status = 'open' and d.channel = 'web'
+      where v.id = any(${visitorIds}::int8[])
+      order by v.id
+      for update of v`.execute(trx);
     const stored = new Map<string, number>();
-    if (clientIds.length > 0) {
-      const rows = await trx
-        .selectFrom('chat_messages')
-        .select(['id', 'visitor_id', 'client_id'])
-        .where('visitor_id', 'in', visitorIds)
-        .where('author', '=', 'visitor')
-        .where('client_id', 'in', clientIds)
-        .execute();
-      for (const row of rows) stored.set(`${row.visitor_id}:${row.client_id}`, row.id);
+    const openDialog = new Map<number, number>();
+    for (const row of locked.rows) {
+      if (row.open_dialog !== null) openDialog.set(row.id, Number(row.open_dialog));
+      for (const [clientId, id] of row.stored ?? []) stored.set(`${row.id}:${clientId}`, Number(id));
     }
 
-    const named = [...new Set(live.flatMap((i) => sends[i]!.input.dialogId ?? []))];
-    const dialogs = await trx
-      .selectFrom('dialogs')
-      .select(['id', 'visitor_id', 'account_id', 'status'])
-      .where('visitor_id', 'in', visitorIds)
-      .where((eb) =>
-        named.length > 0
-          ? eb.or([eb('status', '=', 'open'), eb('id', 'in', named)])
-          : eb('status', '=', 'open'),
-      )
-      .execute();
-    const openDialog = new Map<number, number>();
-    for (const d of dialogs) if (d.status === 'open') openDialog.set(d.visitor_id!, d.id);
+    // A named dialog other than the open one (an older, closed dialog) must still be the visitor's.
+    const open = new Set(openDialog.values());
+    const named = [...new Set(live.flatMap((i) => sends[i]!.input.dialogId ?? []))].filter(
+      (id) => !open.has(id),
+    );
+    const dialogs =
+      named.length === 0
+        ? []
+        : await trx
+            .selectFrom('dialogs')
+            .select(['id', 'visitor_id', 'account_id'])
+            .where('id', 'in', named)
+            .execute();
+    const ownDialog = (dialogId: number, visitor: Visitor) =>
+      openDialog.get(visitor.id) === dialogId ||
+      dialogs.some(
+        (d) => d.id === dialogId && d.visitor_id === visitor.id && d.account_id === visitor.accountId,
+      );
 
     const attachmentIds = [...new Set(live.flatMap((i) => sends[i]!.input.attachmentId ?? []))];
     const attachments = new Map<
@@ -193,10 +201,7 @@ export async function sendVisitorMessages(
         }
       }
       if (input.dialogId !== undefined && input.dialogId !== null) {
-        const own = dialogs.find(
-          (d) => d.id === input.dialogId && d.visitor_id === visitor.id && d.account_id === visitor.accountId,
-        );
-        if (!own) {
+        if (!ownDialog(input.dialogId, visitor)) {
           outcomes[i] = { ok: false, error: notFound('Dialog', 'dialog_id') };
           continue;
         }
@@ -218,59 +223,47 @@ export async function sendVisitorMessages(
 
     const ids = new Map<number, number>();
     if (rows.length > 0) {
-      const inserted = await trx
-        .insertInto('chat_messages')
-        .values(
-          rows.map(({ index, dialogId }) => {
-            const { visitor, input } = sends[index]!;
-            return {
-              account_id: visitor.accountId,
-              dialog_id: dialogId,
-              author: 'visitor' as const,
-              visitor_id: visitor.id,
-              operator_id: null,
-              text: texts[index]!,
-              attachment_id: input.attachmentId ?? null,
-              client_id: input.clientId ?? null,
-              source_key: null,
-              delivery: null,
-              created_at: now,
-            };
-          }),
+      // One statement: the rows, the dialogs' last-message pointers, the outbox events and the notice.
+      const field = <T>(pick: (send: VisitorSend, index: number) => T) =>
+        rows.map(({ index }) => pick(sends[index]!, index));
+      const inserted = await sql<{ id: number }>`
+        with input as (
+          select * from unnest(
+            ${field((s) => s.visitor.accountId)}::int8[], ${rows.map((r) => r.dialogId)}::int8[],
+            ${field((s) => s.visitor.id)}::int8[], ${field((_, i) => texts[i]!)}::text[],
+            ${field((s) => s.input.attachmentId ?? null)}::int8[], ${field((s) => s.input.clientId ?? null)}::text[],
+            ${field((s) => s.visitor.siteId)}::int8[]
+          ) with ordinality as t(account_id, dialog_id, visitor_id, text, attachment_id, client_id, site_id, n)
+        ),
+        ins as (
+          insert into chat_messages (account_id, dialog_id, author, visitor_id, text, attachment_id, client_id, created_at)
+          select account_id, dialog_id, 'visitor', visitor_id, text, attachment_id, client_id, ${now}::timestamptz
+          from input order by n
+          returning id, account_id, dialog_id, visitor_id, text, attachment_id
+        ),
+        upd as (
+          update dialogs d set last_message_id = x.m, last_message_at = ${now}::timestamptz,
+            updated_at = ${now}::timestamptz
+          from (select dialog_id, max(id) as m from ins group by dialog_id) x
+          where d.id = x.dialog_id
+        ),
+        ob as (
+          insert into outbox (account_id, site_id, kind, payload, created_at)
+          select ins.account_id, d.site_id, 'message.created',
+            jsonb_build_object('message_id', ins.id, 'dialog_id', ins.dialog_id, 'author', 'visitor',
+              'visitor_id', ins.visitor_id, 'operator_id', null, 'text', ins.text,
+              'attachment_id', ins.attachment_id, 'created_at', ${now.toISOString()}::text),
+            ${now}::timestamptz
+          from ins join dialogs d on d.id = ins.dialog_id
+          order by ins.id
         )
-        .returning('id')
-        .execute();
-      // Ids come from one sequence in the order of the VALUES list.
-      const sorted = inserted.map((r) => r.id).sort((a, b) => a - b);
+        select ins.id from ins
+        cross join (select pg_notify(${CHAT_NOTIFY_CHANNEL},
+          json_build_object('t', 'messages', 'm', (select json_agg(id order by id) from ins))::text)) n
+        order by ins.id`.execute(trx);
+      // Ids come from one sequence in the order of the input rows.
+      const sorted = inserted.rows.map((r) => Number(r.id));
       for (const [k, row] of rows.entries()) ids.set(row.index, sorted[k]!);
-      const last = new Map<number, number>();
-      for (const row of rows)
-        last.set(row.dialogId, Math.max(last.get(row.dialogId) ?? 0, ids.get(row.index)!));
-      await sql`update dialogs d set last_message_id = v.m, last_message_at = ${now}, updated_at = ${now}
-        from unnest(${[...last.keys()]}::int8[], ${[...last.values()]}::int8[]) as v(d, m)
-        where d.id = v.d`.execute(trx);
-      await writeOutbox(
-        trx,
-        clock,
-        rows.map(({ index, dialogId }) => {
-          const { visitor, input } = sends[index]!;
-          return {
-            accountId: visitor.accountId,
-            siteId: visitor.siteId,
-            kind: 'message.created' as const,
-            payload: {
-              message_id: ids.get(index)!,
-              dialog_id: dialogId,
-              author: 'visitor',
-              visitor_id: visitor.id,
-              operator_id: null,
-              text: texts[index]!,
-              attachment_id: input.attachmentId ?? null,
-              created_at: now.toISOString(),
-            },
-          };
-        }),
-      );
       // CH-4: a phone or email in the text makes the contact known (detected data only fills blanks).
       for (const { index, dialogId } of rows) {
         const found = detectContacts(texts[index]!, region);
@@ -287,9 +280,6 @@ export async function sendVisitorMessages(
           overwrite: false,
         });
       }
-      const all = [...ids.values()];
-      for (let k = 0; k < all.length; k += NOTICE_IDS)
-        await publish(trx, { t: 'messages', m: all.slice(k, k + NOTICE_IDS) });
     }
     return { rows, repeats, duplicates, ids, now };
   });

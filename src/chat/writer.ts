@@ -3,7 +3,13 @@ import type { CountryCode } from 'libphonenumber-js';
 import type { Logger } from 'pino';
 import type { DB } from '../db/schema.ts';
 import type { Clock } from '../shared/clock.ts';
-import { type SendOutcome, type SendResult, sendVisitorMessages, type VisitorSend } from './messages.ts';
+import {
+  MAX_SEND_GROUP,
+  type SendOutcome,
+  type SendResult,
+  sendVisitorMessages,
+  type VisitorSend,
+} from './messages.ts';
 
 /**
  * Group commit for visitors' messages: sends that arrive while a group is being committed wait and
@@ -52,7 +58,7 @@ export class ChatWriter {
 
   private kick(): void {
     while (this.running < this.options.concurrency && this.queue.length > 0) {
-      const group = this.queue.splice(0, this.options.maxGroup ?? 400);
+      const group = this.queue.splice(0, this.options.maxGroup ?? MAX_SEND_GROUP);
       this.running++;
       void this.write(group).finally(() => {
         this.running--;

@@ -21,8 +21,11 @@ export type Side = 'visitor' | 'operator';
 export type BusEvent =
   /** A message was written (or its delivery state changed: `upd`). */
   | { t: 'message'; a: number; d: number; m: number; upd?: 1 }
-  /** Several new messages written in one transaction (the chat's batched hot path), in id order. */
-  | { t: 'messages'; m: number[] }
+  /**
+   * Several new messages written in one transaction (the chat's batched hot path), in id order. `o`:
+   * the server process that wrote them and delivers them to its own sockets itself.
+   */
+  | { t: 'messages'; m: number[]; o?: string | null }
   /** A dialog was opened, assigned, transferred or closed. */
   | { t: 'dialog'; a: number; d: number }
   /** Someone types in a dialog (nothing stored). `v` is the dialog's visitor, `u` the typing operator. */

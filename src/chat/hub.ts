@@ -14,6 +14,7 @@ import {
   type ContactView,
   dialogsQuery,
   dialogView,
+  type MessageRow,
   messagesQuery,
   messageView,
   visitorDialogView,
@@ -205,15 +206,17 @@ export class ChatHub {
     const updated = new Set<number>();
     const ids: number[] = [];
     for (const event of events) {
-      if (event.t === 'messages') ids.push(...event.m);
-      else {
-        if (event.upd) {
-          // Skip the read when no socket of this process can want it.
-          if (!this.operators.has(event.a)) continue;
-          updated.add(event.m);
-        }
-        ids.push(event.m);
+      if (event.t === 'messages') {
+        if (event.o === this.serverId) continue; // delivered by deliverWritten
+        ids.push(...event.m);
+        continue;
       }
+      if (event.upd) {
+        // Skip the read when no socket of this process can want it.
+        if (!this.operators.has(event.a)) continue;
+        updated.add(event.m);
+      }
+      ids.push(event.m);
     }
     if (ids.length === 0) return;
     const rows = await messagesQuery(this.deps.db)
@@ -224,24 +227,41 @@ export class ChatHub {
     const byId = new Map(rows.map((row) => [row.id, row]));
     for (const id of ids) {
       const row = byId.get(id);
-      if (!row) continue;
-      const type = updated.has(id) ? 'message.updated' : 'message.new';
-      const operators = this.operators.get(row.account_id);
-      if (operators)
-        broadcast(
-          operators,
-          { type, message: messageView(row) },
-          (sink) =>
-            sink.scope !== 'assigned' ||
-            row.dialog_operator_id === null ||
-            row.dialog_operator_id === sink.userId,
-        );
-      // Visitors see a message once; delivery states of channel answers are the operators' business.
-      const visitorId = row.dialog_visitor_id;
-      if (visitorId === null || type !== 'message.new') continue;
-      const visitorSinks = this.visitors.get(visitorId);
-      if (visitorSinks) broadcast(visitorSinks, { type, message: visitorMessageView(row, visitorId) });
+      if (row) this.deliverRow(row, updated.has(id) ? 'message.updated' : 'message.new');
     }
+  }
+
+  /**
+   * Messages this process wrote with its serverId as the notice's origin (ChatWriter): their rows are
+   * in hand, so they go to this process's sockets without a read; other processes read them.
+   */
+  deliverWritten(written: { message: MessageRow; dialogOperatorId: number | null }[]): void {
+    for (const { message, dialogOperatorId } of written)
+      this.deliverRow(
+        { ...message, dialog_visitor_id: message.visitor_id, dialog_operator_id: dialogOperatorId },
+        'message.new',
+      );
+  }
+
+  private deliverRow(
+    row: MessageRow & { dialog_visitor_id: number | null; dialog_operator_id: number | null },
+    type: 'message.new' | 'message.updated',
+  ): void {
+    const operators = this.operators.get(row.account_id);
+    if (operators)
+      broadcast(
+        operators,
+        { type, message: messageView(row) },
+        (sink) =>
+          sink.scope !== 'assigned' ||
+          row.dialog_operator_id === null ||
+          row.dialog_operator_id === sink.userId,
+      );
+    // Visitors see a message once; delivery states of channel answers are the operators' business.
+    const visitorId = row.dialog_visitor_id;
+    if (visitorId === null || type !== 'message.new') return;
+    const visitorSinks = this.visitors.get(visitorId);
+    if (visitorSinks) broadcast(visitorSinks, { type, message: visitorMessageView(row, visitorId) });
   }
 
   private async deliverDialog(

@@ -27,6 +27,11 @@ export interface SendResult {
   message: MessageRow;
   /** The client_id was already stored: nothing new was written. */
   duplicate: boolean;
+  /**
+   * Set when the message's notice was tagged with the caller's `origin`: the bus will not bring it
+   * back to that process's hub, so the caller delivers it to its own sockets (ChatHub.deliverWritten).
+   */
+  local?: { dialogOperatorId: number | null };
 }
 
 export interface MessageInput {
@@ -107,11 +112,14 @@ export async function sendVisitorMessages(
   clock: Clock,
   sends: readonly VisitorSend[],
   region: CountryCode = 'RU',
+  options: { origin?: string } = {},
 ): Promise<SendOutcome[]> {
   if (sends.length > MAX_SEND_GROUP) {
     const all: SendOutcome[] = [];
     for (let k = 0; k < sends.length; k += MAX_SEND_GROUP)
-      all.push(...(await sendVisitorMessages(db, clock, sends.slice(k, k + MAX_SEND_GROUP), region)));
+      all.push(
+        ...(await sendVisitorMessages(db, clock, sends.slice(k, k + MAX_SEND_GROUP), region, options)),
+      );
     return all;
   }
   const outcomes: (SendOutcome | undefined)[] = new Array(sends.length);
@@ -123,9 +131,195 @@ export async function sendVisitorMessages(
       return '';
     }
   });
-  const live = sends.map((_, i) => i).filter((i) => outcomes[i] === undefined);
-  if (live.length === 0) return outcomes as SendOutcome[];
+  const valid = sends.map((_, i) => i).filter((i) => outcomes[i] === undefined);
+  // Repeats of a client_id within this call answer with the first one's message.
+  const repeatsInCall: { index: number; of: number }[] = [];
+  const firstOf = new Map<string, number>();
+  const unique = valid.filter((i) => {
+    const { visitor, input } = sends[i]!;
+    if (!input.clientId) return true;
+    const key = `${visitor.id}:${input.clientId}`;
+    const first = firstOf.get(key);
+    if (first === undefined) {
+      firstOf.set(key, i);
+      return true;
+    }
+    repeatsInCall.push({ index: i, of: first });
+    return false;
+  });
+  // The common case (an open dialog, no file, nothing to capture) is one statement; the rest, and
+  // whatever that statement did not write, goes through the full transaction below.
+  const eligible = unique.filter((i) => {
+    if (sends[i]!.input.attachmentId) return false;
+    const found = detectContacts(texts[i]!, region);
+    return found.phones.length === 0 && found.emails.length === 0;
+  });
+  const handled =
+    eligible.length > 0
+      ? await writeIntoOpenDialogs(db, clock, sends, texts, eligible, outcomes, options.origin ?? null)
+      : new Set<number>();
+  const live = unique.filter((i) => !handled.has(i));
+  if (live.length > 0) await writeInTransaction(db, clock, sends, texts, live, outcomes, region);
+  for (const { index, of } of repeatsInCall) {
+    const first = outcomes[of];
+    outcomes[index] = first?.ok
+      ? { ok: true, result: { message: first.result.message, duplicate: true } }
+      : first!;
+  }
+  return outcomes as SendOutcome[];
+}
 
+/**
+ * The fast path: sends to visitors with an open web dialog (the one they name, if any), written with
+ * one statement that locks those dialogs (in id order, so two groups cannot deadlock), inserts the rows
+ * (a client_id already stored conflicts and is answered with the stored message), moves the dialogs'
+ * last-message pointers, appends the outbox events and sends the notice. Returns the sends it settled.
+ */
+async function writeIntoOpenDialogs(
+  db: Kysely<DB>,
+  clock: Clock,
+  sends: readonly VisitorSend[],
+  texts: string[],
+  eligible: number[],
+  outcomes: (SendOutcome | undefined)[],
+  origin: string | null,
+): Promise<Set<number>> {
+  const now = clock.now();
+  const field = <T>(pick: (send: VisitorSend, index: number) => T) => eligible.map((i) => pick(sends[i]!, i));
+  const result = await sql<{
+    n: number;
+    id: number;
+    dialog_id: number;
+    operator_id: number | null;
+    inserted: boolean;
+  }>`
+    with input as (
+      select * from unnest(
+        ${field((s) => s.visitor.accountId)}::int8[], ${field((s) => s.visitor.id)}::int8[],
+        ${field((s) => s.input.dialogId ?? null)}::int8[], ${field((_, i) => texts[i]!)}::text[],
+        ${field((s) => s.input.clientId ?? null)}::text[]
+      ) with ordinality as t(account_id, visitor_id, named_dialog, text, client_id, n)
+    ),
+    target as (
+      select i.n, i.account_id, i.visitor_id, i.text, i.client_id, d.id as dialog_id, d.site_id, d.operator_id
+      from input i
+      join dialogs d on d.visitor_id = i.visitor_id and d.account_id = i.account_id
+        and d.status = 'open' and d.channel = 'web'
+      where i.named_dialog is null or i.named_dialog = d.id
+      order by d.id
+      for no key update of d
+    ),
+    numbered as (
+      select t.*, nextval(pg_get_serial_sequence('chat_messages', 'id')) as id
+      from (select * from target order by n) t
+    ),
+    ins as (
+      insert into chat_messages (id, account_id, dialog_id, author, visitor_id, text, client_id, created_at)
+      overriding system value
+      select id, account_id, dialog_id, 'visitor', visitor_id, text, client_id, ${now}::timestamptz
+      from numbered order by id
+      on conflict (visitor_id, client_id) where author = 'visitor' and client_id is not null do nothing
+      returning id, dialog_id
+    ),
+    upd as (
+      update dialogs d set last_message_id = x.m, last_message_at = ${now}::timestamptz,
+        updated_at = ${now}::timestamptz
+      from (select dialog_id, max(id) as m from ins group by dialog_id) x
+      where d.id = x.dialog_id
+    ),
+    ob as (
+      insert into outbox (account_id, site_id, kind, payload, created_at)
+      select nb.account_id, nb.site_id, 'message.created',
+        jsonb_build_object('message_id', nb.id, 'dialog_id', nb.dialog_id, 'author', 'visitor',
+          'visitor_id', nb.visitor_id, 'operator_id', null, 'text', nb.text,
+          'attachment_id', null, 'created_at', ${now.toISOString()}::text),
+        ${now}::timestamptz
+      from ins join numbered nb on nb.id = ins.id
+      order by ins.id
+    ),
+    notice as (
+      select pg_notify(${CHAT_NOTIFY_CHANNEL}, json_build_object('t', 'messages', 'o', ${origin}::text,
+        'm', (select json_agg(id order by id) from ins))::text) as sent
+      where exists (select 1 from ins)
+    )
+    select nb.n, nb.id, nb.dialog_id, nb.operator_id, ins.id is not null as inserted,
+      (select count(*) from notice) as notices
+    from numbered nb left join ins on ins.id = nb.id
+    order by nb.n`.execute(db);
+  const settled = new Set<number>();
+  const conflicts: { index: number; visitorId: number; clientId: string }[] = [];
+  for (const row of result.rows) {
+    const index = eligible[Number(row.n) - 1]!;
+    const { visitor, input } = sends[index]!;
+    settled.add(index);
+    if (!row.inserted) {
+      conflicts.push({ index, visitorId: visitor.id, clientId: input.clientId! });
+      continue;
+    }
+    outcomes[index] = {
+      ok: true,
+      result: {
+        duplicate: false,
+        ...(origin !== null && {
+          local: { dialogOperatorId: row.operator_id === null ? null : Number(row.operator_id) },
+        }),
+        message: {
+          id: Number(row.id),
+          dialog_id: Number(row.dialog_id),
+          account_id: visitor.accountId,
+          author: 'visitor',
+          visitor_id: visitor.id,
+          operator_id: null,
+          operator_name: null,
+          text: texts[index]!,
+          client_id: input.clientId ?? null,
+          delivery: null,
+          delivery_error: null,
+          created_at: now,
+          attachment_id: null,
+          file_name: null,
+          content_type: null,
+          size: null,
+        },
+      },
+    };
+  }
+  if (conflicts.length > 0) {
+    const stored = await messagesQuery(db)
+      .where('m.author', '=', 'visitor')
+      .where(
+        'm.visitor_id',
+        'in',
+        conflicts.map((c) => c.visitorId),
+      )
+      .where(
+        'm.client_id',
+        'in',
+        conflicts.map((c) => c.clientId),
+      )
+      .execute();
+    for (const conflict of conflicts) {
+      const row = stored.find(
+        (m) => m.visitor_id === conflict.visitorId && m.client_id === conflict.clientId,
+      );
+      // Stored by a transaction that committed after our statement began: the full path sorts it out.
+      if (row) outcomes[conflict.index] = { ok: true, result: { message: row, duplicate: true } };
+      else settled.delete(conflict.index);
+    }
+  }
+  return settled;
+}
+
+/** The full path (see sendVisitorMessages) for the sends `live` names; fills their outcomes. */
+async function writeInTransaction(
+  db: Kysely<DB>,
+  clock: Clock,
+  sends: readonly VisitorSend[],
+  texts: string[],
+  live: number[],
+  outcomes: (SendOutcome | undefined)[],
+  region: CountryCode,
+): Promise<void> {
   const written = await inTransaction(db, async (trx) => {
     const visitorIds = [...new Set(live.map((i) => sends[i]!.visitor.id))].sort((a, b) => a - b);
     const clientIds = [...new Set(live.flatMap((i) => sends[i]!.input.clientId ?? []))];
@@ -330,7 +524,6 @@ export async function sendVisitorMessages(
       ? { ok: true, result: { message: first.result.message, duplicate: true } }
       : first!;
   }
-  return outcomes as SendOutcome[];
 }
 
 export interface OperatorSendOptions {

@@ -47,6 +47,7 @@ export const chatPlugin =
       logger: ctx.logger,
       region: ctx.defaultRegion,
       concurrency: ctx.database.kind === 'pglite' ? 1 : 2,
+      hub,
     });
     app.addHook('onClose', async () => {
       await writer.drain();

@@ -3,6 +3,7 @@ import type { CountryCode } from 'libphonenumber-js';
 import type { Logger } from 'pino';
 import type { DB } from '../db/schema.ts';
 import type { Clock } from '../shared/clock.ts';
+import type { ChatHub } from './hub.ts';
 import {
   MAX_SEND_GROUP,
   type SendOutcome,
@@ -28,6 +29,11 @@ export interface WriterOptions {
   concurrency: number;
   /** Sends per group at most. */
   maxGroup?: number;
+  /**
+   * This process's hub: its notices are tagged with the hub's serverId and the written messages go
+   * straight to its sockets (no read); other processes still read them from the notice.
+   */
+  hub?: { serverId: string; deliverWritten: ChatHub['deliverWritten'] };
 }
 
 interface Waiting {
@@ -80,6 +86,7 @@ export class ChatWriter {
         clock,
         group.map((w) => w.send),
         region,
+        { origin: this.options.hub?.serverId },
       );
     } catch (error) {
       if (group.length === 1) {
@@ -89,7 +96,10 @@ export class ChatWriter {
       logger.warn({ err: error, sends: group.length }, 'chat: a message group failed; writing one by one');
       for (const waiting of group) {
         try {
-          const [one] = await sendVisitorMessages(db, clock, [waiting.send], region);
+          const [one] = await sendVisitorMessages(db, clock, [waiting.send], region, {
+            origin: this.options.hub?.serverId,
+          });
+          this.deliverLocal([one!]);
           settle(waiting, one!);
         } catch (err) {
           waiting.reject(err);
@@ -97,7 +107,19 @@ export class ChatWriter {
       }
       return;
     }
+    this.deliverLocal(outcomes);
     for (const [i, waiting] of group.entries()) settle(waiting, outcomes[i]!);
+  }
+
+  private deliverLocal(outcomes: SendOutcome[]): void {
+    const hub = this.options.hub;
+    if (!hub) return;
+    const written = outcomes.flatMap((o) =>
+      o.ok && o.result.local
+        ? [{ message: o.result.message, dialogOperatorId: o.result.local.dialogOperatorId }]
+        : [],
+    );
+    if (written.length > 0) hub.deliverWritten(written);
   }
 }
 

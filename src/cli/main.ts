@@ -51,7 +51,7 @@ async function runRole(role: Role): Promise<void> {
   const stops: (() => Promise<void>)[] = [];
   const banner: string[] = [];
   if (role !== 'worker') {
-    const app = await buildApp(ctx);
+    const app = await buildApp(ctx, { demo: config.demo });
     await app.listen({ port: config.port, host: config.host });
     stops.push(() => app.close());
     const address = app.server.address();

@@ -32,6 +32,8 @@ export interface BuildOptions {
   rateLimit?: boolean;
   /** Chat options (tests pass scripted channel adapters). */
   chat?: ChatOptions;
+  /** Serve /demo (the demo account's shop page); off when the install runs with OMNITALK_DEMO=0. */
+  demo?: boolean;
 }
 
 export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -91,6 +93,6 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   await app.register(moderationRoutes(ctx), { prefix: '/api/v1' });
   await app.register(integrationRoutes(ctx), { prefix: '/api/v1' });
   await app.register(chatPlugin(ctx, options.chat));
-  await app.register(webPages(ctx));
+  await app.register(webPages(ctx, { demo: options.demo ?? true }));
   return app;
 }

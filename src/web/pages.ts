@@ -58,7 +58,7 @@ function pageHeaders(reply: FastifyReply, request: FastifyRequest): FastifyReply
 }
 
 export const webPages =
-  (ctx: AppContext): FastifyPluginAsync =>
+  (ctx: AppContext, options: { demo: boolean }): FastifyPluginAsync =>
   async (app) => {
     const hide = { schema: { hide: true } };
     app.get(WIDGET_SCRIPT_PATH, hide, (request, reply) => sendBundle('widget', request, reply));
@@ -72,13 +72,16 @@ export const webPages =
     app.get('/demo', hide, async (request, reply) => {
       const query = request.query as Record<string, unknown>;
       const lang = query.lang === 'en' ? 'en' : 'ru';
-      const site = await ctx.db
-        .selectFrom('sites')
-        .innerJoin('accounts', 'accounts.id', 'sites.account_id')
-        .select(['sites.public_key'])
-        .where('accounts.name', '=', DEMO_ACCOUNT)
-        .orderBy('sites.id')
-        .executeTakeFirst();
+      // OMNITALK_DEMO=0: no demo page, even if an account of that name exists (from an earlier start).
+      const site = !options.demo
+        ? undefined
+        : await ctx.db
+            .selectFrom('sites')
+            .innerJoin('accounts', 'accounts.id', 'sites.account_id')
+            .select(['sites.public_key'])
+            .where('accounts.name', '=', DEMO_ACCOUNT)
+            .orderBy('sites.id')
+            .executeTakeFirst();
       pageHeaders(reply, request);
       if (!site) return reply.status(404).send(demoUnavailablePage());
       return reply.send(demoPage({ lang, snippet: embedSnippet(site.public_key, baseUrlOf(request)) }));

@@ -2,6 +2,7 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDemoAccount } from '../../src/accounts/demo.ts';
 import { attachmentTypes, chatLimits } from '../../src/chat/vocabulary.ts';
+import { buildApp } from '../../src/http/app.ts';
 import { buildBundle } from '../../src/web/bundle.ts';
 import {
   ATTACHMENT_TYPES,
@@ -102,5 +103,12 @@ describe.each(backends)('the pages the server serves on $name', (backend) => {
     expect(page.body).toContain('href="/operator"');
     const english = await t.app.inject({ method: 'GET', url: '/demo?lang=en' });
     expect(english.body).toContain('<html lang="en">');
+
+    // An install started with OMNITALK_DEMO=0 serves no demo page, though the account is still there.
+    const off = await buildApp(t.ctx, { demo: false, rateLimit: false });
+    const refused = await off.inject({ method: 'GET', url: '/demo' });
+    expect(refused.statusCode).toBe(404);
+    expect(refused.body).not.toContain(sites[0]!.public_key);
+    await off.close();
   });
 });

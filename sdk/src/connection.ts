@@ -72,11 +72,27 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.setState('closed');
   }
 
-  /** Reconnects at once when waiting for the next attempt (e.g. the app came to the foreground). */
+  /**
+   * Reconnects at once (the app came to the foreground, the network changed): when waiting for the next
+   * attempt it stops waiting; when a socket is open or opening it may be dead without knowing it (a
+   * phone that slept), so it is replaced by a new one. Unacknowledged messages are resent as usual.
+   */
   reconnectNow(): void {
-    if (this.stopped || this.state !== 'offline') return;
+    if (this.stopped) return;
     clearTimer(this.reconnectTimer);
     this.reconnectTimer = null;
+    this.attempt = 0;
+    const old = this.socket;
+    if (old) {
+      // Forget the old socket first, so its close event does not schedule another reconnect.
+      this.socket = null;
+      this.failPending(new OmnitalkError('disconnected', 'Reconnecting'));
+      try {
+        old.close(4000, 'reconnect');
+      } catch {
+        // already closed
+      }
+    }
     this.open();
   }
 

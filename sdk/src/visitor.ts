@@ -6,6 +6,7 @@ import { Outbox, type PendingMessage } from './outbox.ts';
 import type {
   Attachment,
   HistoryPage,
+  ProtocolErrorCode,
   ReadEvent,
   ServerFrame,
   TypingEvent,
@@ -157,9 +158,14 @@ export class OmnitalkVisitor extends Emitter<VisitorEvents> {
    * Sends a message. It is kept (and persisted) until the server acknowledges it, across reconnects and
    * reloads; the promise resolves with the stored message.
    */
-  send(text: string, options: { attachmentId?: number } = {}): Promise<VisitorMessage> {
+  send(text: string, options: { attachmentId?: number; clientId?: string } = {}): Promise<VisitorMessage> {
+    if (options.clientId !== undefined && (options.clientId.length < 1 || options.clientId.length > 64))
+      return Promise.reject(
+        new OmnitalkError('invalid_message', 'clientId must be 1 to 64 characters', 'client_id'),
+      );
     const pending: PendingMessage = {
-      client_id: newClientId(),
+      // The caller's id (to show the message as "sending" at once and match the stored one), or ours.
+      client_id: options.clientId ?? newClientId(),
       text,
       ...(options.attachmentId && { attachment_id: options.attachmentId }),
       created_at: new Date().toISOString(),
@@ -223,7 +229,7 @@ export class OmnitalkVisitor extends Emitter<VisitorEvents> {
     if (!response.ok) {
       const e = body.error;
       throw new OmnitalkError(
-        response.status === 413 ? 'too_large' : response.status === 415 ? 'invalid_message' : 'forbidden',
+        uploadErrorCode(response.status),
         e?.message ?? `Upload failed (${response.status})`,
         e?.field ?? 'file',
       );
@@ -285,4 +291,16 @@ export class OmnitalkVisitor extends Emitter<VisitorEvents> {
         return;
     }
   }
+}
+
+/** What a failed upload's HTTP status means, in the protocol's error codes (docs/chat-protocol.md). */
+export function uploadErrorCode(status: number): ProtocolErrorCode {
+  if (status === 413) return 'too_large';
+  if (status === 400 || status === 415 || status === 422) return 'invalid_message';
+  if (status === 401) return 'unauthorized';
+  if (status === 403) return 'forbidden';
+  if (status === 404) return 'not_found';
+  if (status === 409) return 'conflict';
+  if (status === 429) return 'rate_limited';
+  return 'internal';
 }

@@ -202,4 +202,31 @@ describe.each(backends)('the SDK against a real server on $name', (backend) => {
     expect(error).toMatchObject({ code: 'unauthorized', field: 'site_key' });
     expect(wrong.state).toBe('closed');
   });
+
+  it('reconnectNow replaces a live socket at once, keeps the session and answers with a caller-chosen client id', async () => {
+    const sockets: WebSocketLike[] = [];
+    const v = visitor({
+      createSocket: (url) => {
+        const socket = new WebSocket(url) as unknown as WebSocketLike;
+        sockets.push(socket);
+        return socket;
+      },
+    });
+    const welcome = await v.connect();
+    expect(sockets).toHaveLength(1);
+    const again = nextEvent<unknown>((l) => v.on('welcome', l));
+    v.reconnectNow();
+    await again;
+    expect(sockets).toHaveLength(2);
+    expect(v.state).toBe('online');
+    await eventually(async () => expect(sockets[0]!.readyState).toBe(3 /* CLOSED */));
+    // The same visitor on the new socket, and a message sent with our own client id is stored under it.
+    const sent = await v.send('После переподключения', { clientId: 'ui-42' });
+    expect(sent).toMatchObject({ client_id: 'ui-42', text: 'После переподключения' });
+    expect(await countMessages(welcome.visitor.id)).toBe(1);
+    await expect(v.send('x', { clientId: '' })).rejects.toMatchObject({
+      code: 'invalid_message',
+      field: 'client_id',
+    });
+  });
 });

@@ -24,6 +24,7 @@ import { createSite } from '../src/chat/sites.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { migrate } from '../src/db/migrate.ts';
 import type { AppContext } from '../src/http/context.ts';
+import { queueName } from '../src/integrations/hub/boss.ts';
 import { HubRunner } from '../src/integrations/hub/runner.ts';
 import { configureIntegration } from '../src/integrations/hub/service.ts';
 import { systemClock } from '../src/shared/clock.ts';
@@ -230,6 +231,19 @@ async function main() {
   fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
   for (const { fake } of fakes) await fake.close();
+  if (database.kind === 'postgres') {
+    // A shared server: leave no queues or rows behind for the next run's runner to poll.
+    const ids = await ctx.db
+      .selectFrom('integrations')
+      .select('id')
+      .where('account_id', '=', account.id)
+      .execute();
+    for (const { id } of ids) {
+      await sql`delete from pgboss.job where name = ${queueName(id)}`.execute(ctx.db);
+      await sql`select pgboss.delete_queue(${queueName(id)})`.execute(ctx.db);
+    }
+    await ctx.db.deleteFrom('accounts').where('id', '=', account.id).execute();
+  }
   await database.close();
 }
 

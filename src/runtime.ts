@@ -32,5 +32,6 @@ export async function openRuntime(
     defaultRegion: config.defaultRegion as CountryCode,
     dataDir: config.dataDir,
     secureCookies: config.publicUrl?.startsWith('https:') ?? false,
+    publicUrl: config.publicUrl,
   };
 }

@@ -17,4 +17,6 @@ export interface AppContext {
   dataDir: string;
   /** Cookies marked Secure when served over https. */
   secureCookies: boolean;
+  /** PUBLIC_URL: the address users and external systems reach (OAuth redirect URLs are built on it). */
+  publicUrl?: string | null;
 }

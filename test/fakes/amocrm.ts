@@ -19,7 +19,10 @@ import {
  *   email, rights.is_active}]`, `_links.next` while more pages exist.
  * - crm_platform/error-codes.md: validation → 400 `{validation-errors:[{request_id, errors:[{code, path,
  *   detail}]}], title, type, status, detail}`; 429 on too many requests; 204 for an empty search.
- * - oauth/step-by-step.md: POST /oauth2/access_token (JSON) for both grants, 400 on bad data.
+ * - oauth/step-by-step.md: POST /oauth2/access_token (JSON) for both grants, 400 on bad data; the same
+ *   contract in Kommo's reference (developers.kommo.com/reference/get-token): body client_id,
+ *   client_secret, grant_type authorization_code|refresh_token, code|refresh_token, redirect_uri; answer
+ *   token_type, expires_in, server_time, access_token, refresh_token.
  * The body of a 400 from /oauth2/access_token (`hint` "Token has been revoked") follows what
  * amocrm-api-php issue #123 quotes; the full-text search model (substring of any field, digit-wise for
  * phones) is our approximation of "search by filled fields".

@@ -12,7 +12,9 @@ import { digitsOf, FakeHttpServer, type FakeResponse, type RecordedRequest } fro
  *   method's "not found" as 400 `{"error": "", "error_description": "Not found"}`.
  * - api-reference/user/user-get.md: pages of 50, `start`, `next`, `total`.
  * - api-reference/crm/leads/crm-lead-update.md: `{id, fields}`.
- * The HTTP status of OAuth-server errors (400 here) is not stated in the pages read. Multi-field
+ * The HTTP status of OAuth-server errors (400 here) is not stated in the pages read; users report a 400
+ * from /oauth/token/ with `{"error":"invalid_grant"}` for a refresh token that no longer works
+ * (dev.1c-bitrix.ru forum48 topic81871, forum6 topic19934). Multi-field
  * update semantics (a value without ID is added, ID with empty VALUE deletes) are the widely used
  * behaviour, not spelled out in the pages read.
  */
@@ -105,6 +107,11 @@ export class Bitrix24Fake {
 
   expireAccessTokens(): void {
     for (const token of this.#access.values()) token.expiresAt = 0;
+  }
+
+  /** Every refresh token stops working (application removed, or unused past its lifetime). */
+  revokeRefreshTokens(): void {
+    this.#refresh.clear();
   }
 
   seed(

@@ -1,4 +1,6 @@
+import crypto from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SecretBox } from '../../src/accounts/secrets.ts';
 import { sendVisitorMessage } from '../../src/chat/messages.ts';
 import { writeOutbox } from '../../src/chat/outbox.ts';
 import { backends } from '../support/db.ts';
@@ -194,6 +196,41 @@ describe.each(backends)('CRM hub delivery on $name', (backend) => {
     expect(arrivals.length).toBeGreaterThanOrEqual(3);
     expect(arrivals[1]! - arrivals[0]!).toBeGreaterThanOrEqual(1900);
     expect(h.fake.customers.size).toBe(1);
+  });
+
+  it('stored settings that no longer open pause deliveries (no retries) until the settings are saved again', async () => {
+    h = await startHub(backend);
+    // Sealed with another key (a lost or rotated OMNITALK secret): the row cannot be opened any more.
+    const other = new SecretBox(crypto.randomBytes(32));
+    const row = await h.t.ctx.db.selectFrom('integrations').select('id').executeTakeFirstOrThrow();
+    await h.t.ctx.db
+      .updateTable('integrations')
+      .set({ settings_sealed: other.encrypt(JSON.stringify({ apiKey: 'x' }), `integration:${row.id}`) })
+      .execute();
+    h.fake.server.reset();
+    await h.startRunner();
+    const id = await addContact(h, '+79161110002', 'Unreadable');
+    await captured(h, id);
+    const paused = await waitFor(
+      () => state(h),
+      (st) => st.delivery_paused === true,
+    );
+    expect(paused.last_error).toMatchObject({ kind: 'permanent', reason: 'not_configured' });
+    expect(paused.last_error.message).not.toContain('apiKey');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(h.fake.server.requests).toHaveLength(0);
+    const events = await h.t.ctx.db.selectFrom('integration_events').select(['status', 'attempts']).execute();
+    expect(events).toEqual([{ status: 'pending', attempts: 1 }]);
+
+    const resave = await h.t.app.inject({
+      method: 'PUT',
+      url: `/api/v1/sites/${h.siteId}/integrations/retailcrm`,
+      headers: h.tenant.auth,
+      payload: { domain: 'demo.retailcrm.ru', apiKey: h.fake.apiKey, apiBaseUrl: h.fake.url },
+    });
+    expect(resave.json()).toMatchObject({ connected: true, delivery_paused: false });
+    await settled(h, 1);
+    expect(creates(h.fake)).toHaveLength(1);
   });
 
   it('a permanent failure is parked with its error and delivered after a retry through the API', async () => {

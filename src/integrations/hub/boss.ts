@@ -52,7 +52,61 @@ export function createBoss(db: Kysely<any>): PgBoss {
   } as unknown as PgBoss.ConstructorOptions);
 }
 
-/** One queue per integration: its depth is the integration's queue depth, and one worker drains it. */
+/** One queue per integration: its depth is the integration's queue depth, and one pump drains it. */
 export const queueName = (integrationId: number) => `crm.${integrationId}`;
+
+export interface FetchedJob<T> {
+  id: string;
+  name: string;
+  data: T;
+  retryCount: number;
+  retryLimit: number;
+}
+
+/**
+ * Activates up to `limit` due jobs of a `singleton` queue, at most one per singleton key, skipping keys
+ * that already have an active job. pg-boss 10's own fetch (plans.js fetchNextJob, which this copies)
+ * lacks that last condition: when the head of the queue is a second wake-up of a contact whose drain is
+ * running, its UPDATE violates the unique index of active singletons (job_i2) and pg-boss answers the
+ * whole fetch with nothing, stalling the queue until that drain ends. With several drains in flight per
+ * queue (and several processes) that would happen all the time. The index still decides any race between
+ * two fetches: the loser's statement fails and is treated as an empty fetch.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: see bossDb.
+export async function fetchSingletonJobs<T>(db: Kysely<any>, name: string, limit: number) {
+  const result = await bossDb(db)
+    .executeSql(
+      `WITH next AS (
+       SELECT j.id, j.singleton_key, j.priority, j.created_on
+       FROM ${BOSS_SCHEMA}.job j
+       WHERE j.name = $1 AND j.state < 'active' AND j.start_after < now()
+         AND NOT EXISTS (
+           SELECT 1 FROM ${BOSS_SCHEMA}.job a
+           WHERE a.name = $1 AND a.state = 'active' AND a.policy = 'singleton'
+             AND COALESCE(a.singleton_key, '') = COALESCE(j.singleton_key, ''))
+       ORDER BY j.priority DESC, j.created_on, j.id
+       LIMIT $2
+       FOR UPDATE SKIP LOCKED
+     ), grouped AS (
+       SELECT id, row_number() OVER (
+         PARTITION BY COALESCE(singleton_key, id::text) ORDER BY priority DESC, created_on, id) AS rn
+       FROM next
+     )
+     UPDATE ${BOSS_SCHEMA}.job j SET
+       state = 'active',
+       started_on = now(),
+       retry_count = CASE WHEN j.started_on IS NOT NULL THEN j.retry_count + 1 ELSE j.retry_count END
+     FROM grouped
+     WHERE j.name = $1 AND j.id = grouped.id AND grouped.rn = 1
+     RETURNING j.id, j.name, j.data, j.retry_count AS "retryCount", j.retry_limit AS "retryLimit"`,
+      [name, limit],
+    )
+    .catch((error: unknown) => {
+      // Lost a race for a key to another fetch (job_i2): nothing fetched this time.
+      if ((error as { code?: string } | null)?.code === '23505') return { rows: [] };
+      throw error;
+    });
+  return result.rows as FetchedJob<T>[];
+}
 
 export { PgBoss };

@@ -197,6 +197,8 @@ const publicRoutes =
     app.get(
       '/integrations/oauth/:system/callback',
       {
+        // The request log would write the URL, and with it the one-time authorization code.
+        logLevel: 'warn',
         schema: {
           tags,
           summary:

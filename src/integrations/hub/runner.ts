@@ -4,11 +4,19 @@ import type { SecretBox } from '../../accounts/secrets.ts';
 import type { DB } from '../../db/schema.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { CrmError, isCrmError } from '../crm/errors.ts';
-import type { RateLimit } from '../crm/types.ts';
+import type { CrmContext, RateLimit } from '../crm/types.ts';
 import { applyEvent } from './apply.ts';
-import { bossDb, createBoss, type PgBoss, queueName } from './boss.ts';
+import { bossDb, createBoss, type FetchedJob, fetchSingletonJobs, type PgBoss, queueName } from './boss.ts';
 import { RateLimiter } from './limiter.ts';
-import { connectorOf, contextFor, loadIntegration, storedSettings } from './store.ts';
+import { DrainPump } from './pump.ts';
+import {
+  connectorOf,
+  contextFor,
+  isDeliveryPaused,
+  loadIntegration,
+  pausingReasons,
+  runnerSettings,
+} from './store.ts';
 
 /**
  * The CRM hub's outbox runner (SPEC IN-0, issue 5).
@@ -22,8 +30,13 @@ import { connectorOf, contextFor, loadIntegration, storedSettings } from './stor
  *    to create. Retryable errors fail the job and pg-boss retries it with exponential backoff and
  *    jitter; the event stays at the head of its contact's log, so order holds. A permanent error (or
  *    the last retry) parks the event (status failed + last error), holding back that contact only.
+ *    A pump per integration (pump.ts) keeps `concurrency` drains of different contacts in flight, so the
+ *    integration's rate limiter, not a drain's own latency, sets the pace.
  * 3. Sweep: enqueues a drain for any contact with pending events and no live job (after a REST retry
  *    or discard, after a crash that expired a job, or for events of an integration created mid-tick).
+ * An integration-wide error (access to grant again, settings that no longer work: store.ts
+ * pausingReasons) pauses the integration instead: its events stay pending, drains end at once, the sweep
+ * leaves it alone, and the OAuth callback or a settings save that passes its test call resumes it.
  *
  * An unknown outcome (a create that timed out or got 5xx) is retried like a retryable error, and the
  * retry calls pushContact with no stored ref, which searches the CRM before it creates: a create the CRM
@@ -38,29 +51,39 @@ export interface HubRunnerOptions {
   multiProcess: boolean;
   tickMs?: number;
   sweepMs?: number;
+  /** How long an integration's idle pump waits before looking for jobs again (in-process enqueues wake it). */
+  pollMs?: number;
   /** Overrides every connector's declared rate (the benchmark's fake allows 7 req/s). */
   rateLimit?: Pick<RateLimit, 'requestsPerSecond' | 'burst'>;
   timeoutMs?: number;
   retryLimit?: number;
   retryDelaySec?: number;
-  batchSize?: number;
+  /** Drains (of different contacts) in flight per integration; they all queue on its rate limiter. */
+  concurrency?: number;
 }
 
 const CURSOR = 'crm-hub';
 const FANOUT_BATCH = 1000;
 const CONTACT_KINDS = new Set(['contact.captured', 'contact.updated']);
+/** Open events a drain reads at once (a contact rarely has more than a few). */
+const DRAIN_READ = 20;
 
 interface DrainJob {
   contactId: number;
 }
 
-type DrainResult = { kind: 'done' } | { kind: 'parked' } | { kind: 'retry'; error: CrmError };
+/** held: the integration's deliveries are paused (store.ts isDeliveryPaused); the events stay pending. */
+type DrainResult =
+  | { kind: 'done' }
+  | { kind: 'parked' }
+  | { kind: 'held' }
+  | { kind: 'retry'; error: CrmError };
 
 export class HubRunner {
   readonly boss: PgBoss;
   readonly #o: Required<Omit<HubRunnerOptions, 'rateLimit' | 'timeoutMs'>> &
     Pick<HubRunnerOptions, 'rateLimit' | 'timeoutMs'>;
-  readonly #workers = new Map<number, { limiter: RateLimiter; workerId: string }>();
+  readonly #workers = new Map<number, { limiter: RateLimiter; pump: DrainPump<DrainJob> }>();
   #timer: NodeJS.Timeout | null = null;
   #lastSweep = 0;
   #ticking: Promise<void> | null = null;
@@ -72,7 +95,8 @@ export class HubRunner {
       sweepMs: 2000,
       retryLimit: 8,
       retryDelaySec: 1,
-      batchSize: 25,
+      pollMs: 500,
+      concurrency: 4,
       ...options,
     };
     this.boss = createBoss(options.db);
@@ -97,6 +121,7 @@ export class HubRunner {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     await this.#ticking;
+    await Promise.all([...this.#workers.values()].map((w) => w.pump.stop()));
     await this.boss.stop({ graceful: true, wait: true, timeout: 10_000 });
   }
 
@@ -134,24 +159,35 @@ export class HubRunner {
           });
       }
       const limiter = new RateLimiter(this.#o.rateLimit ?? connector.rateLimit);
-      const workerId = await this.boss.work<DrainJob>(
-        name,
-        { batchSize: this.#o.batchSize, pollingIntervalSeconds: 0.5, includeMetadata: true },
-        (jobs) => this.#runBatch(row.id, jobs),
-      );
-      this.#workers.set(row.id, { limiter, workerId });
+      const integrationId = row.id;
+      const pump = new DrainPump<DrainJob>({
+        concurrency: Math.max(1, this.#o.concurrency),
+        pollMs: this.#o.pollMs,
+        fetch: (limit) => fetchSingletonJobs<DrainJob>(this.#o.db, name, limit),
+        run: (job) => this.#runJob(integrationId, job),
+        complete: async (ids) => {
+          await this.boss.complete(name, ids);
+        },
+        fail: async (id, data) => {
+          await this.boss.fail(name, id, data);
+        },
+        onError: (err) => this.#o.logger.warn({ err, integrationId }, 'crm hub pump error'),
+      });
+      this.#workers.set(row.id, { limiter, pump });
+      pump.start();
     }
     for (const [id, worker] of this.#workers) {
       if (live.has(id)) continue;
       this.#workers.delete(id);
-      await this.boss.offWork({ id: worker.workerId } as never);
+      await worker.pump.stop();
       await this.boss.deleteQueue(queueName(id)).catch(() => {});
     }
   }
 
   /** Moves up to FANOUT_BATCH outbox rows into integration events; returns how many rows it read. */
   async fanOut(): Promise<number> {
-    return this.#o.db.transaction().execute(async (trx) => {
+    const woken: number[] = [];
+    const read = await this.#o.db.transaction().execute(async (trx) => {
       // The horizon first, before this transaction takes an xid of its own by locking the cursor.
       const horizon = await sql<{
         xmin: string;
@@ -246,7 +282,7 @@ export class HubRunner {
             integrationId: e.integration_id,
             contactId: e.contact_id,
           });
-        await this.#enqueue(trx, [...keys.values()]);
+        woken.push(...(await this.#enqueue(trx, [...keys.values()])));
       }
       const last = rows.rows.at(-1)!;
       await trx
@@ -256,15 +292,24 @@ export class HubRunner {
         .execute();
       return rows.rows.length;
     });
+    // After the commit: a pump woken earlier would find the new jobs not yet visible (on PostgreSQL).
+    this.#notify(woken);
+    return read;
   }
 
-  /** Drains for contacts whose head event is pending and that have no live job. */
+  /**
+   * Drains for contacts whose head event is pending and that have no live job, except on integrations
+   * whose deliveries are paused (they resume here once the integration is connected again).
+   */
   async sweep(): Promise<number> {
     const known = [...this.#workers.keys()];
     if (known.length === 0) return 0;
     const stale = await sql<{ integration_id: number; contact_id: number }>`
       select distinct e.integration_id, e.contact_id from integration_events e
       where e.status = 'pending' and e.integration_id in (${sql.join(known)})
+        and not exists (select 1 from integrations i
+          where i.id = e.integration_id and i.status = 'error'
+            and i.last_error->>'reason' in (${sql.join([...pausingReasons])}))
         and not exists (select 1 from integration_events f
           where f.integration_id = e.integration_id and f.contact_id = e.contact_id
             and f.status = 'failed' and f.id < e.id)
@@ -272,14 +317,17 @@ export class HubRunner {
           where j.name = 'crm.' || e.integration_id and j.singleton_key = e.contact_id::text
             and j.state < 'completed')
       limit 1000`.execute(this.#o.db);
-    await this.#enqueue(
-      this.#o.db,
-      stale.rows.map((r) => ({ integrationId: r.integration_id, contactId: r.contact_id })),
+    this.#notify(
+      await this.#enqueue(
+        this.#o.db,
+        stale.rows.map((r) => ({ integrationId: r.integration_id, contactId: r.contact_id })),
+      ),
     );
     return stale.rows.length;
   }
 
-  async #enqueue(db: Kysely<DB>, keys: { integrationId: number; contactId: number }[]): Promise<void> {
+  /** Inserts drain jobs; returns the integrations whose pumps should look (once the jobs are visible). */
+  async #enqueue(db: Kysely<DB>, keys: { integrationId: number; contactId: number }[]): Promise<number[]> {
     // Only integrations whose queue exists here; the sweep picks up the rest once it does.
     const ready = keys.filter((k) => this.#workers.has(k.integrationId));
     for (let i = 0; i < ready.length; i += 500) {
@@ -296,99 +344,120 @@ export class HubRunner {
         { db: bossDb(db) } as never,
       );
     }
-    for (const id of new Set(ready.map((k) => k.integrationId))) {
-      const worker = this.#workers.get(id);
-      if (worker) this.boss.notifyWorker(worker.workerId);
-    }
+    return [...new Set(ready.map((k) => k.integrationId))];
   }
 
-  async #runBatch(integrationId: number, jobs: PgBoss.JobWithMetadata<DrainJob>[]): Promise<void> {
-    for (const job of jobs) {
-      let result: DrainResult;
-      try {
-        result = await this.drain(integrationId, job.data.contactId, job.retryCount >= job.retryLimit);
-      } catch (err) {
-        this.#o.logger.error({ err, integrationId }, 'crm drain crashed');
-        result = { kind: 'retry', error: asCrmError(err) };
-      }
-      if (result.kind === 'retry') await this.boss.fail(job.name, job.id, result.error.toJSON());
-    }
+  #notify(integrationIds: number[]): void {
+    for (const id of integrationIds) this.#workers.get(id)?.pump.notify();
   }
 
-  /** Applies a contact's open events in order until done, parked, or a retryable failure. */
+  async #runJob(
+    integrationId: number,
+    job: FetchedJob<DrainJob>,
+  ): Promise<{ retry: Record<string, unknown> } | undefined> {
+    let result: DrainResult;
+    try {
+      result = await this.drain(integrationId, job.data.contactId, job.retryCount >= job.retryLimit);
+    } catch (err) {
+      this.#o.logger.error({ err, integrationId }, 'crm drain crashed');
+      result = { kind: 'retry', error: asCrmError(err) };
+    }
+    return result.kind === 'retry' ? { retry: result.error.toJSON() } : undefined;
+  }
+
+  /**
+   * Applies a contact's open events in order until done, parked, or a retryable failure. Events that
+   * arrive while it runs come with a drain job of their own (fan-out enqueues one per contact it
+   * touches; pg-boss starts it once this one ends), so the drain reads the log once, not until empty.
+   */
   async drain(integrationId: number, contactId: number, lastAttempt: boolean): Promise<DrainResult> {
     const db = this.#o.db;
     const row = await loadIntegration(db, integrationId);
     const worker = this.#workers.get(integrationId);
     if (!row || !worker) return { kind: 'done' };
+    // Paused (access to grant again, settings to fix): the sweep re-enqueues once it is connected again.
+    if (isDeliveryPaused(row)) return { kind: 'held' };
     const connector = connectorOf(row);
+    let ctx: CrmContext<unknown> | null = null;
     for (;;) {
-      const event = await db
+      const events = await db
         .selectFrom('integration_events')
         .select(['id', 'kind', 'payload', 'status'])
         .where('integration_id', '=', integrationId)
         .where('contact_id', '=', contactId)
         .where('status', 'in', ['pending', 'failed'])
         .orderBy('id')
-        .limit(1)
-        .executeTakeFirst();
-      if (!event) return { kind: 'done' };
-      if (event.status === 'failed') return { kind: 'parked' };
-      try {
-        const settings = storedSettings(row, this.#o.box);
-        const ctx = contextFor(row, settings, {
-          db,
-          box: this.#o.box,
-          clock: this.#o.clock,
-          multiProcess: this.#o.multiProcess,
-          limiter: worker.limiter,
-          timeoutMs: this.#o.timeoutMs,
-        });
-        await applyEvent(db, this.#o.clock, connector, ctx, {
-          integrationId,
-          contactId,
-          kind: event.kind,
-          payload: event.payload,
-        });
-        const now = this.#o.clock.now();
-        // The integration's state first: a reader that sees the event done also sees the success.
-        await db
-          .updateTable('integrations')
-          .set({ status: 'connected', last_success_at: now })
-          .where('id', '=', integrationId)
-          .execute();
-        await db
-          .updateTable('integration_events')
-          .set({ status: 'done', updated_at: now })
-          .where('id', '=', event.id)
-          .execute();
-      } catch (err) {
-        const error = asCrmError(err);
-        const park = error.kind === 'permanent' || lastAttempt;
-        const now = this.#o.clock.now();
-        await db
-          .updateTable('integration_events')
-          .set((eb) => ({
-            status: park ? 'failed' : 'pending',
-            attempts: eb('attempts', '+', 1),
-            last_error: JSON.stringify(error.toJSON()),
-            updated_at: now,
-          }))
-          .where('id', '=', event.id)
-          .execute();
-        await db
-          .updateTable('integrations')
-          .set({ status: 'error', last_error: JSON.stringify(error.toJSON()), last_error_at: now })
-          .where('id', '=', integrationId)
-          .execute();
-        if (park) {
-          this.#o.logger.warn({ integrationId, contactId, error: error.toJSON() }, 'crm event parked');
-          return { kind: 'parked' };
+        .limit(DRAIN_READ)
+        .execute();
+      for (const event of events) {
+        if (event.status === 'failed') return { kind: 'parked' };
+        try {
+          ctx ??= contextFor(row, runnerSettings(row, this.#o.box), {
+            db,
+            box: this.#o.box,
+            clock: this.#o.clock,
+            multiProcess: this.#o.multiProcess,
+            limiter: worker.limiter,
+            timeoutMs: this.#o.timeoutMs,
+          });
+          await applyEvent(db, this.#o.clock, connector, ctx, {
+            integrationId,
+            contactId,
+            kind: event.kind,
+            payload: event.payload,
+          });
+          await this.#markDone(integrationId, event.id);
+        } catch (err) {
+          const error = asCrmError(err);
+          const pause = (pausingReasons as readonly string[]).includes(error.reason);
+          const park = !pause && (error.kind === 'permanent' || lastAttempt);
+          const now = this.#o.clock.now();
+          await db
+            .updateTable('integration_events')
+            .set((eb) => ({
+              status: park ? 'failed' : 'pending',
+              attempts: eb('attempts', '+', 1),
+              last_error: JSON.stringify(error.toJSON()),
+              updated_at: now,
+            }))
+            .where('id', '=', event.id)
+            .execute();
+          await db
+            .updateTable('integrations')
+            .set({ status: 'error', last_error: JSON.stringify(error.toJSON()), last_error_at: now })
+            .where('id', '=', integrationId)
+            .execute();
+          if (pause) {
+            this.#o.logger.warn({ integrationId, error: error.toJSON() }, 'crm integration paused');
+            return { kind: 'held' };
+          }
+          if (park) {
+            this.#o.logger.warn({ integrationId, contactId, error: error.toJSON() }, 'crm event parked');
+            return { kind: 'parked' };
+          }
+          if (error.retryAfterMs) worker.limiter.pause(error.retryAfterMs);
+          return { kind: 'retry', error };
         }
-        if (error.retryAfterMs) worker.limiter.pause(error.retryAfterMs);
-        return { kind: 'retry', error };
       }
+      if (events.length < DRAIN_READ) return { kind: 'done' };
     }
+  }
+
+  /**
+   * The event done and the integration connected, in one statement: a reader that sees the event done
+   * also sees the success. An integration already connected gets its last_success_at moved at most once a
+   * second, not once per event (a hot row on PostgreSQL, a write per event on PGlite).
+   */
+  async #markDone(integrationId: number, eventId: number): Promise<void> {
+    const now = this.#o.clock.now();
+    await sql`
+      with done as (
+        update integration_events set status = 'done', updated_at = ${now} where id = ${eventId}
+      )
+      update integrations set status = 'connected', last_success_at = ${now}
+      where id = ${integrationId}
+        and (status <> 'connected' or last_success_at is null
+          or last_success_at < ${now}::timestamptz - interval '1 second')`.execute(this.#o.db);
   }
 }
 

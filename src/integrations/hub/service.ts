@@ -5,7 +5,7 @@ import { insertMessage } from '../../chat/message-store.ts';
 import type { DB } from '../../db/schema.ts';
 import type { AppContext } from '../../http/context.ts';
 import type { Clock } from '../../shared/clock.ts';
-import { AppError, notFound } from '../../shared/errors.ts';
+import { AppError, invalid, notFound } from '../../shared/errors.ts';
 import { isCrmError } from '../crm/errors.ts';
 import { MemoryTokenStore, type TokenSet } from '../crm/http.ts';
 import { generateInboundToken } from '../crm/inbound.ts';
@@ -22,6 +22,7 @@ import {
   connectorOf,
   type IntegrationRow,
   isCrmSystem,
+  isDeliveryPaused,
   limitedHttp,
   loadIntegration,
   settingsAad,
@@ -78,6 +79,8 @@ export interface IntegrationState {
   last_success_at: string | null;
   last_error: Record<string, unknown> | null;
   last_error_at: string | null;
+  /** Deliveries wait (events pending) until access is granted again or the settings are saved again. */
+  delivery_paused: boolean;
   queue_depth: number;
   failed_count: number;
 }
@@ -118,6 +121,7 @@ export async function integrationState(
     last_success_at: iso(row.last_success_at),
     last_error: row.last_error,
     last_error_at: iso(row.last_error_at),
+    delivery_paused: isDeliveryPaused(row),
     queue_depth: Number(counts?.pending ?? 0),
     failed_count: Number(counts?.failed ?? 0),
   };
@@ -189,6 +193,12 @@ export async function configureIntegration(
   }
   const inboundToken = existing?.inbound_token ?? generateInboundToken();
   const merged = mergeSettingsUpdate(schema, stored, input);
+  // The OAuth redirect URL is ours: registered in the CRM's integration, it must be this server's.
+  if ('redirectUri' in schema.shape && !merged.redirectUri) {
+    if (!ctx.publicUrl)
+      throw invalid('redirectUri', 'Set PUBLIC_URL (the address the CRM redirects to), or give redirectUri');
+    merged.redirectUri = `${ctx.publicUrl.replace(/\/+$/, '')}/api/v1/integrations/oauth/${crmSystem}/callback`;
+  }
   // Systems that authenticate us by a token in their webhook URL get this integration's URL token.
   if ('webhookToken' in schema.shape && !merged.webhookToken) merged.webhookToken = inboundToken;
   const parsed = schema.safeParse(merged);

@@ -2,7 +2,8 @@ import { type Kysely, type Selectable, sql } from 'kysely';
 import type { SecretBox } from '../../accounts/secrets.ts';
 import type { DB, IntegrationsTable } from '../../db/schema.ts';
 import type { Clock } from '../../shared/clock.ts';
-import { HttpClient, type TokenSet, type TokenStore } from '../crm/http.ts';
+import { CrmError } from '../crm/errors.ts';
+import { HttpClient, reauthorizationRequired, type TokenSet, type TokenStore } from '../crm/http.ts';
 import { crmConnector } from '../crm/registry.ts';
 import { openSettings, type SettingsShape } from '../crm/settings.ts';
 import { type CrmConnector, type CrmContext, type CrmSystem, crmSystems } from '../crm/types.ts';
@@ -27,6 +28,19 @@ export function connectorOf(row: Pick<IntegrationRow, 'system'>): CrmConnector<u
   return crmConnector(row.system);
 }
 
+/**
+ * Errors that are the integration's, not an event's: no event can get through until someone grants
+ * access again or fixes the settings. The runner then pauses the integration's deliveries instead of
+ * parking (or retrying) every event: its events stay pending, and flow again once the OAuth callback or a
+ * settings save that passes its test call marks the integration connected.
+ */
+export const pausingReasons = ['reauthorization_required', 'not_configured'] as const;
+
+export function isDeliveryPaused(row: Pick<IntegrationRow, 'status' | 'last_error'>): boolean {
+  const reason = (row.last_error as { reason?: unknown } | null)?.reason;
+  return row.status === 'error' && (pausingReasons as readonly unknown[]).includes(reason);
+}
+
 /** The stored settings, decrypted and validated by the connector's schema. */
 export function storedSettings(row: IntegrationRow, box: SecretBox): Record<string, unknown> {
   const connector = connectorOf(row);
@@ -36,6 +50,23 @@ export function storedSettings(row: IntegrationRow, box: SecretBox): Record<stri
     box,
     settingsAad(row.id),
   ) as Record<string, unknown>;
+}
+
+/**
+ * The stored settings for the runner: a row that no longer opens (sealed with another key, or no longer
+ * valid for the connector's schema after an upgrade) is a permanent, integration-wide error, not something
+ * a retry can fix. The message names no value (a schema error could quote a secret).
+ */
+export function runnerSettings(row: IntegrationRow, box: SecretBox): Record<string, unknown> {
+  try {
+    return storedSettings(row, box);
+  } catch (error) {
+    throw new CrmError('The stored settings cannot be read: save the integration settings again', {
+      kind: 'permanent',
+      reason: 'not_configured',
+      cause: error,
+    });
+  }
 }
 
 /**
@@ -78,7 +109,12 @@ export class IntegrationTokenStore implements TokenStore {
       .where('id', '=', this.integrationId)
       .executeTakeFirst();
     if (!row?.tokens_sealed) return null;
-    return JSON.parse(this.box.decrypt(row.tokens_sealed, tokensAad(this.integrationId))) as TokenSet;
+    try {
+      return JSON.parse(this.box.decrypt(row.tokens_sealed, tokensAad(this.integrationId))) as TokenSet;
+    } catch {
+      // Sealed with another key: only a new grant helps.
+      throw reauthorizationRequired('The stored access tokens cannot be read: grant access again');
+    }
   }
   async save(tokens: TokenSet): Promise<void> {
     await this.#db

@@ -81,7 +81,10 @@ function startChild(argv: string[], env: NodeJS.ProcessEnv): Promise<Child> {
   return new Promise((resolve, reject) => {
     // BENCH_NODE_ARGS: extra node flags for the children (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
     const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const proc = spawn(process.execPath, [...nodeArgs, ...argv], { cwd: root, env: { ...process.env, ...env } });
+    const proc = spawn(process.execPath, [...nodeArgs, ...argv], {
+      cwd: root,
+      env: { ...process.env, ...env },
+    });
     let out = '';
     let ready = false;
     const timer = setTimeout(() => reject(new Error(`not ready in time:\n${out}`)), 120_000);

@@ -515,6 +515,12 @@ export interface IntegrationsTable {
   updated_at: Timestamp;
 }
 
+/** 0010: the shared rate budget per integration (GCRA: the next free slot). */
+export interface IntegrationRateTable {
+  integration_id: number;
+  tat: Date;
+}
+
 export interface IntegrationRefsTable {
   integration_id: number;
   contact_id: number;
@@ -557,6 +563,7 @@ export interface IntegrationCursorsTable {
 export interface DB {
   integrations: IntegrationsTable;
   integration_refs: IntegrationRefsTable;
+  integration_rate: IntegrationRateTable;
   integration_operator_map: IntegrationOperatorMapTable;
   integration_events: IntegrationEventsTable;
   integration_cursors: IntegrationCursorsTable;

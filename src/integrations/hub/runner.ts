@@ -7,7 +7,7 @@ import { CrmError, isCrmError } from '../crm/errors.ts';
 import type { CrmContext, RateLimit } from '../crm/types.ts';
 import { applyEvent } from './apply.ts';
 import { bossDb, createBoss, type FetchedJob, fetchSingletonJobs, type PgBoss, queueName } from './boss.ts';
-import { RateLimiter } from './limiter.ts';
+import { RateLimiter, type RequestLimiter, SharedRateLimiter } from './limiter.ts';
 import { DrainPump } from './pump.ts';
 import {
   connectorOf,
@@ -83,7 +83,7 @@ export class HubRunner {
   readonly boss: PgBoss;
   readonly #o: Required<Omit<HubRunnerOptions, 'rateLimit' | 'timeoutMs'>> &
     Pick<HubRunnerOptions, 'rateLimit' | 'timeoutMs'>;
-  readonly #workers = new Map<number, { limiter: RateLimiter; pump: DrainPump<DrainJob> }>();
+  readonly #workers = new Map<number, { limiter: RequestLimiter; pump: DrainPump<DrainJob> }>();
   #timer: NodeJS.Timeout | null = null;
   #lastSweep = 0;
   #ticking: Promise<void> | null = null;
@@ -158,8 +158,12 @@ export class HubRunner {
             if (!(await this.boss.getQueue(name))) throw err;
           });
       }
-      const limiter = new RateLimiter(this.#o.rateLimit ?? connector.rateLimit);
       const integrationId = row.id;
+      const rate = this.#o.rateLimit ?? connector.rateLimit;
+      // Several processes share one budget through the database; one process keeps it in memory.
+      const limiter = this.#o.multiProcess
+        ? new SharedRateLimiter(this.#o.db, integrationId, rate)
+        : new RateLimiter(rate);
       const pump = new DrainPump<DrainJob>({
         concurrency: Math.max(1, this.#o.concurrency),
         pollMs: this.#o.pollMs,

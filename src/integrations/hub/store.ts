@@ -7,7 +7,7 @@ import { HttpClient, reauthorizationRequired, type TokenSet, type TokenStore } f
 import { crmConnector } from '../crm/registry.ts';
 import { openSettings, type SettingsShape } from '../crm/settings.ts';
 import { type CrmConnector, type CrmContext, type CrmSystem, crmSystems } from '../crm/types.ts';
-import type { RateLimiter } from './limiter.ts';
+import type { RequestLimiter } from './limiter.ts';
 
 export type IntegrationRow = Selectable<IntegrationsTable>;
 
@@ -133,12 +133,16 @@ export interface ContextDeps {
   box: SecretBox;
   clock: Clock;
   multiProcess: boolean;
-  limiter?: RateLimiter;
+  limiter?: RequestLimiter;
   timeoutMs?: number;
 }
 
 /** An HTTP client whose every request first takes a token from the integration's rate limiter. */
-export function limitedHttp(limiter: RateLimiter | undefined, clock: Clock, timeoutMs?: number): HttpClient {
+export function limitedHttp(
+  limiter: RequestLimiter | undefined,
+  clock: Clock,
+  timeoutMs?: number,
+): HttpClient {
   const limitedFetch: typeof fetch = async (input, init) => {
     await limiter?.take();
     return fetch(input, init);

@@ -7,6 +7,7 @@ import type {
   HistoryPage,
   OperatorDialog,
   OperatorMessage,
+  OperatorNotification,
   OperatorPresence,
   OperatorStatus,
   OperatorWelcome,
@@ -61,6 +62,8 @@ export interface OperatorEvents {
   read: ReadEvent;
   presence: OperatorPresence;
   visitor: VisitorCardUpdate;
+  /** A notice for this operator only (an incoming or finished call routed to them). */
+  notification: OperatorNotification;
   error: OmnitalkError;
   /** Live events may have been missed: reload what is on screen. */
   resync: undefined;
@@ -226,6 +229,14 @@ export class OmnitalkOperator extends Emitter<OperatorEvents> {
         return;
       case 'visitor.updated':
         this.emit('visitor', frame.visitor as VisitorCardUpdate);
+        return;
+      case 'notification':
+        this.emit('notification', {
+          kind: frame.kind,
+          dialog_id: frame.dialog_id,
+          text: frame.text,
+          phone: frame.phone,
+        } as OperatorNotification);
         return;
       case 'resync':
         this.emit('resync', undefined);

@@ -69,11 +69,21 @@ export const serverFrameTypes = [
   'read',
   'presence',
   'visitor.updated',
+  'notification',
   'resync',
 ] as const;
 
+/** A personal notice to one operator (a call from the PBX: Gravitel). */
+export interface OperatorNotification {
+  kind: 'call';
+  dialog_id: number | null;
+  text: string;
+  phone: string | null;
+}
+
 export type OperatorStatus = 'online' | 'away' | 'offline';
-export type ChatChannel = 'web' | 'sms' | 'viber' | 'vk' | 'ok';
+/** `phone`: a caller's calls from the PBX, written as system messages (answers there are notes). */
+export type ChatChannel = 'web' | 'sms' | 'viber' | 'vk' | 'ok' | 'phone';
 export type MessageAuthor = 'visitor' | 'operator' | 'system';
 /** Dates travel as ISO 8601 strings. */
 export type IsoDate = string;

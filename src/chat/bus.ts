@@ -35,7 +35,9 @@ export type BusEvent =
   /** An operator's status or connectivity changed. */
   | { t: 'presence'; a: number; u: number }
   /** What the visitor card shows changed (pages, contact). */
-  | { t: 'visitor'; a: number; v: number };
+  | { t: 'visitor'; a: number; v: number }
+  /** A personal notice to one operator's sockets (a call routed to them by the PBX). */
+  | { t: 'notify'; a: number; u: number; kind: 'call'; d: number | null; text: string; phone: string | null };
 
 /** Told to subscribers after the listener reconnected: notices may have been missed meanwhile. */
 export type BusSignal = BusEvent | { t: 'resync' };

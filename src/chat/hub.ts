@@ -192,6 +192,19 @@ export class ChatHub {
       }
       case 'visitor':
         return this.deliverVisitorCard(event, operators);
+      case 'notify':
+        broadcast(
+          operators,
+          {
+            type: 'notification',
+            kind: event.kind,
+            dialog_id: event.d,
+            text: event.text,
+            phone: event.phone,
+          },
+          (sink) => sink.userId === event.u,
+        );
+        return;
     }
   }
 

@@ -598,11 +598,12 @@ export async function sendOperatorMessage(
       text,
       attachmentId: input.attachmentId ?? null,
       clientId: input.clientId ?? null,
-      delivery: dialog.channel === 'web' ? null : 'pending',
+      // Web answers reach the visitor's socket, phone-dialog notes go nowhere; channels send.
+      delivery: isReplyChannel(dialog.channel) ? 'pending' : null,
     });
     return { id, duplicate: false, channel: dialog.channel };
   });
-  if (result.channel !== 'web' && !result.duplicate) {
+  if (isReplyChannel(result.channel) && !result.duplicate) {
     // Sent after the commit: the row is the promise to send, a retry sweep finishes what a crash cut.
     await deliverChannelAnswer(db, clock, result.id, options.adapters);
   }

@@ -136,6 +136,8 @@ export const serverFrameTypes = [
   'presence',
   /** operator endpoint only */
   'visitor.updated',
+  /** operator endpoint only, to one operator */
+  'notification',
   'resync',
 ] as const;
 export type ServerFrameType = (typeof serverFrameTypes)[number];

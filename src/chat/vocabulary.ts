@@ -14,7 +14,14 @@ import type { SendChannel } from '../mailings/scheme/vocabulary.ts';
  */
 
 /** Where a dialog happens: the site widget, or a messaging channel whose mailing got a reply (CH-5). */
-export const chatChannels = ['web', 'sms', 'viber', 'vk', 'ok'] as const satisfies readonly ChatChannel[];
+export const chatChannels = [
+  'web',
+  'sms',
+  'viber',
+  'vk',
+  'ok',
+  'phone',
+] as const satisfies readonly ChatChannel[];
 
 /** Mailing channels whose replies carry text and so can open a dialog (a call has IVR digits instead). */
 export const replyChannels = ['sms', 'viber', 'vk', 'ok'] as const satisfies readonly (SendChannel &

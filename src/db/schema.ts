@@ -351,7 +351,8 @@ export interface DB {
 }
 
 /* Online chat (0007_chat.sql, src/chat). Closed unions live in src/chat/vocabulary.ts. */
-export type ChatChannel = 'web' | 'sms' | 'viber' | 'vk' | 'ok';
+/** `phone`: calls from a PBX (0011). */
+export type ChatChannel = 'web' | 'sms' | 'viber' | 'vk' | 'ok' | 'phone';
 export type DialogStatus = 'open' | 'closed';
 export type MessageAuthor = 'visitor' | 'operator' | 'system';
 export type ChatDelivery = 'pending' | 'sent' | 'failed';

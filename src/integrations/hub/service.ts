@@ -7,6 +7,7 @@ import type { AppContext } from '../../http/context.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { AppError, invalid, notFound } from '../../shared/errors.ts';
 import { isCrmError } from '../crm/errors.ts';
+import { contactAnswer } from '../crm/gravitel/index.ts';
 import { MemoryTokenStore, type TokenSet } from '../crm/http.ts';
 import { generateInboundToken } from '../crm/inbound.ts';
 import {
@@ -18,6 +19,7 @@ import {
 } from '../crm/settings.ts';
 import type { CrmConnector, CrmContext, CrmSystem, InboundEvent, InboundRequest } from '../crm/types.ts';
 import { queueName } from './boss.ts';
+import { applyCall, applyCallEvent, lookupCaller } from './calls.ts';
 import {
   connectorOf,
   type IntegrationRow,
@@ -201,6 +203,7 @@ export async function configureIntegration(
   }
   // Systems that authenticate us by a token in their webhook URL get this integration's URL token.
   if ('webhookToken' in schema.shape && !merged.webhookToken) merged.webhookToken = inboundToken;
+  if ('crmToken' in schema.shape && !merged.crmToken) merged.crmToken = inboundToken;
   const parsed = schema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -527,8 +530,18 @@ export async function handleInbound(
       body: JSON.stringify({ error: result.reason }),
     };
   }
-  for (const event of result.events) await applyInbound(ctx, row, event);
-  return result.reply;
+  let reply = result.reply;
+  for (const event of result.events) {
+    if (event.type === 'contact_lookup') {
+      // Gravitel asks whom a caller is before routing the call: the name to show, the employee to ring.
+      const caller = await lookupCaller(ctx, row, event.phone);
+      const answer = contactAnswer(caller.name, caller.responsible);
+      if (answer.ok) reply = answer.reply;
+      continue;
+    }
+    await applyInbound(ctx, row, event);
+  }
+  return reply;
 }
 
 async function operatorFor(
@@ -565,6 +578,12 @@ async function dialogFor(db: Kysely<DB>, row: IntegrationRow, ref: string) {
 }
 
 async function applyInbound(ctx: AppContext, row: IntegrationRow, event: InboundEvent): Promise<void> {
+  if (event.type === 'call' || event.type === 'call_event') {
+    const operatorId = await operatorFor(ctx.db, row.id, event.crmUserId);
+    if (event.type === 'call') await applyCall(ctx, row, event, operatorId);
+    else await applyCallEvent(ctx, row, event, operatorId);
+    return;
+  }
   if (event.type !== 'staff_message') {
     ctx.logger.info({ integrationId: row.id, type: event.type }, 'inbound CRM event');
     return;

@@ -36,9 +36,10 @@ export const gravitelSettings = z.object({
     help: { ru: 'Ключ для авторизации в Облачной АТС', en: 'The cloud PBX authorisation key' },
     secret: true,
   }),
+  // Ours, not the PBX's: generated with the integration (the same value as its inbound URL token, which
+  // the admin sees anyway) and shown to be entered in the Gravitel dashboard as the CRM key.
   crmToken: field(z.string().min(20), {
     label: { ru: 'Ключ для уведомлений (crm_token)', en: 'Notification key (crm_token)' },
-    secret: true,
     hidden: true,
   }),
   apiBaseUrl: apiBaseUrlField,

@@ -171,7 +171,7 @@ export async function sendVisitorMessages(
 
 /**
  * The fast path: sends to visitors with an open web dialog (the one they name, if any), written with
- * one statement that locks those dialogs (in id order, so two groups cannot deadlock), inserts the rows
+ * one statement that locks those dialogs (in visitor order, so two groups cannot deadlock), inserts the rows
  * (a client_id already stored conflicts and is answered with the stored message), moves the dialogs'
  * last-message pointers, appends the outbox events and sends the notice. Returns the sends it settled.
  */
@@ -201,13 +201,19 @@ async function writeIntoOpenDialogs(
       ) with ordinality as t(account_id, visitor_id, named_dialog, text, client_id, n)
     ),
     target as (
+      -- A lateral lookup per send, so each is one probe of dialogs_open_visitor_uq whatever the planner
+      -- believes of the tables (without statistics it scanned every open dialog per group: 30 ms at
+      -- 10,000 dialogs). Locks are taken in visitor order; a visitor has one open web dialog, so every
+      -- group locks dialogs in one global order and two groups cannot deadlock.
       select i.n, i.account_id, i.visitor_id, i.text, i.client_id, d.id as dialog_id, d.site_id, d.operator_id
-      from input i
-      join dialogs d on d.visitor_id = i.visitor_id and d.account_id = i.account_id
-        and d.status = 'open' and d.channel = 'web'
-      where i.named_dialog is null or i.named_dialog = d.id
-      order by d.id
-      for no key update of d
+      from (select * from input order by visitor_id, n) i
+      cross join lateral (
+        select d.id, d.site_id, d.operator_id from dialogs d
+        where d.visitor_id = i.visitor_id and d.status = 'open' and d.channel = 'web'
+          and d.account_id = i.account_id and (i.named_dialog is null or i.named_dialog = d.id)
+        limit 1
+        for no key update
+      ) d
     ),
     numbered as (
       select t.*, nextval(pg_get_serial_sequence('chat_messages', 'id')) as id
@@ -329,7 +335,9 @@ async function writeInTransaction(
         (select json_agg(json_build_array(m.client_id, m.id)) from chat_messages m
           where m.visitor_id = v.id and m.author = 'visitor' and m.client_id = any(${clientIds}::text[])) as stored
       from visitors v
-      left join dialogs d on d.visitor_id = v.id and d.status = 'open' and d.channel = 'web'
+      left join lateral (
+        select d.id from dialogs d where d.visitor_id = v.id and d.status = 'open' and d.channel = 'web' limit 1
+      ) d on true
       where v.id = any(${visitorIds}::int8[])
       order by v.id
       for update of v`.execute(trx);

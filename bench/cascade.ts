@@ -10,6 +10,7 @@
  * adds `peer` and `ratios` (our recipients/s over the peer's, per result) to the output.
  *
  *   node --import tsx bench/cascade.ts [--recipients 1000000] [--only pglite|pg1|pg2] [--no-peer] [--batch 5000]
+ *     [--out bench/results/cascade.json]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -44,6 +45,9 @@ const withPeer = !args.includes('--no-peer');
 const batch = Number(arg('batch') ?? 5000);
 const pgBase = process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || null;
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+// Trial runs write elsewhere, so they do not overwrite the committed results.
+const outArg = arg('out');
+const outFile = outArg ? path.resolve(outArg) : path.join(root, 'bench/results/cascade.json');
 const scheme = JSON.parse(fs.readFileSync(path.join(root, 'examples/w1-viber-sms.json'), 'utf8'));
 
 const w1Sandbox = {
@@ -298,6 +302,6 @@ const out = {
       }
     : {}),
 };
-fs.mkdirSync(path.join(root, 'bench/results'), { recursive: true });
-fs.writeFileSync(path.join(root, 'bench/results/cascade.json'), `${JSON.stringify(out, null, 2)}\n`);
+fs.mkdirSync(path.dirname(outFile), { recursive: true });
+fs.writeFileSync(outFile, `${JSON.stringify(out, null, 2)}\n`);
 process.stdout.write(`${JSON.stringify(out)}\n`);

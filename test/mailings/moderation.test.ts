@@ -434,6 +434,16 @@ describe.each(backends)('moderation of senders and templates on $name', (backend
     await engine.tick();
     expect((await api('GET', `/mailings/${mailing.id}`)).json()).toMatchObject({ status: 'running' });
     expect((await messages()).length).toBeGreaterThan(0);
+
+    // The sender cannot be deleted from under the running mailing; once it has ended, it can.
+    const refused = await api('DELETE', `/senders/${s.id}`);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().error).toMatchObject({ code: 'conflict', field: 'id' });
+    expect(refused.json().error.message).toContain(`mailing ${mailing.id}`);
+    expect((await api('GET', `/senders/${s.id}`)).statusCode).toBe(200);
+    expect((await api('POST', `/mailings/${mailing.id}/cancel`)).statusCode).toBe(200);
+    expect((await api('DELETE', `/senders/${s.id}`)).statusCode).toBe(200);
+    expect((await api('GET', `/senders/${s.id}`)).statusCode).toBe(404);
   });
 
   it('checks VK texts against the approved templates; a rejection keeps the mailing waiting with the reason', async () => {

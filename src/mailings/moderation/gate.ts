@@ -227,6 +227,34 @@ function templateNeed(t: { id: number; status: ModerationStatus; reject_reason: 
   };
 }
 
+/**
+ * The first mailing that has not ended (scheduled, running, paused, on moderation) whose scheme sends
+ * as this sender: deleting the sender under it would let the engine keep sending with a name nobody
+ * approved any more.
+ */
+export async function mailingUsingSender(
+  db: Kysely<DB>,
+  accountId: number,
+  sender: { channel: string; name: string },
+): Promise<number | null> {
+  const active = await db
+    .selectFrom('mailing_variants as v')
+    .innerJoin('mailings as m', 'm.id', 'v.mailing_id')
+    .select(['m.id', 'v.scheme'])
+    .where('m.account_id', '=', accountId)
+    .where('m.status', 'in', ['scheduled', 'running', 'paused', 'on_moderation'])
+    .orderBy('m.id')
+    .execute();
+  for (const row of active) {
+    const blocks = ((row.scheme as { blocks?: unknown[] } | null)?.blocks ?? []) as SendBlock[];
+    const uses = blocks.some(
+      (b) => b.kind === 'send' && b.channel === sender.channel && senderOf(b) === sender.name,
+    );
+    if (uses) return row.id;
+  }
+  return null;
+}
+
 function senderOf(block: SendBlock): string | undefined {
   const s = (block.content as { sender?: string }).sender;
   return s === undefined ? undefined : s.trim();

@@ -4,7 +4,7 @@ import type { DB, ModerationStatus, SenderChannel } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { AppError, invalid } from '../../shared/errors.ts';
-import { reviewWaitingMailings } from './gate.ts';
+import { mailingUsingSender, reviewWaitingMailings } from './gate.ts';
 import { letterPath } from './letters.ts';
 import { type Decision, decideItem, lockModeration, markSubmitted, submittable } from './lifecycle.ts';
 import { letterChannels, senderNameSchemas } from './vocabulary.ts';
@@ -147,6 +147,20 @@ export async function deleteSender(
 ): Promise<void> {
   await inTransaction(db, async (trx) => {
     await lockModeration(trx, accountId);
+    const sender = await trx
+      .selectFrom('senders')
+      .select(['channel', 'name'])
+      .where('account_id', '=', accountId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!sender) throw new AppError('not_found', `Sender ${id} not found`, { field: 'id' });
+    const mailingId = await mailingUsingSender(trx, accountId, sender);
+    if (mailingId !== null)
+      throw new AppError(
+        'conflict',
+        `Sender "${sender.name}" is used by mailing ${mailingId}, which has not ended; cancel it or wait until it completes`,
+        { field: 'id' },
+      );
     const gone = await trx
       .deleteFrom('senders')
       .where('account_id', '=', accountId)

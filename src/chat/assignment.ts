@@ -18,6 +18,24 @@ async function lockSite(db: Kysely<DB>, accountId: number, siteId: number | null
   await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(db);
 }
 
+/**
+ * The online operators who serve a site, as `from … where …` over `users u`: chose online, have a live
+ * socket on some server, and are in the site's operator list (or the site has none; a null site, a
+ * channel dialog without one, is served by everyone).
+ */
+function onlineServers(clock: Clock, accountId: number, siteId: number | null) {
+  const cutoff = new Date(clock.now().getTime() - PRESENCE_GRACE_MS).toISOString();
+  return sql`from users u
+    join operator_presence p on p.user_id = u.id and p.status = 'online'
+    where u.account_id = ${accountId}
+      and exists (
+        select 1 from operator_connections c where c.user_id = u.id and c.seen_at > ${cutoff}::timestamptz)
+      and (
+        ${siteId}::bigint is null
+        or not exists (select 1 from site_operators so where so.site_id = ${siteId}::bigint)
+        or exists (select 1 from site_operators so where so.site_id = ${siteId}::bigint and so.user_id = u.id))`;
+}
+
 /** The next operator in turn for a site (null: a channel dialog without a site, served by everyone). */
 export async function nextOperator(
   db: Kysely<DB>,
@@ -25,22 +43,11 @@ export async function nextOperator(
   accountId: number,
   siteId: number | null,
 ): Promise<number | null> {
-  const cutoff = new Date(clock.now().getTime() - PRESENCE_GRACE_MS).toISOString();
-  const site = siteId === null ? null : siteId;
   const row = await sql<{ id: number }>`
-    select u.id
-    from users u
-    join operator_presence p on p.user_id = u.id and p.status = 'online'
-    where u.account_id = ${accountId}
-      and exists (
-        select 1 from operator_connections c where c.user_id = u.id and c.seen_at > ${cutoff}::timestamptz)
-      and (
-        ${site}::bigint is null
-        or not exists (select 1 from site_operators so where so.site_id = ${site}::bigint)
-        or exists (select 1 from site_operators so where so.site_id = ${site}::bigint and so.user_id = u.id))
+    select u.id ${onlineServers(clock, accountId, siteId)}
     order by (
       select max(d.id) from dialogs d
-      where d.site_id is not distinct from ${site}::bigint and d.operator_id = u.id
+      where d.site_id is not distinct from ${siteId}::bigint and d.operator_id = u.id
     ) asc nulls first, u.id
     limit 1`.execute(db);
   return row.rows[0]?.id ?? null;
@@ -53,19 +60,8 @@ export async function operatorOnline(
   accountId: number,
   siteId: number,
 ): Promise<boolean> {
-  const cutoff = new Date(clock.now().getTime() - PRESENCE_GRACE_MS).toISOString();
   const row = await sql<{ online: boolean }>`
-    select exists (
-      select 1
-      from users u
-      join operator_presence p on p.user_id = u.id and p.status = 'online'
-      where u.account_id = ${accountId}
-        and exists (
-          select 1 from operator_connections c where c.user_id = u.id and c.seen_at > ${cutoff}::timestamptz)
-        and (
-          not exists (select 1 from site_operators so where so.site_id = ${siteId}::bigint)
-          or exists (select 1 from site_operators so where so.site_id = ${siteId}::bigint and so.user_id = u.id))
-    ) as online`.execute(db);
+    select exists (select 1 ${onlineServers(clock, accountId, siteId)}) as online`.execute(db);
   return row.rows[0]?.online === true;
 }
 

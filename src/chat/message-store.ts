@@ -64,3 +64,14 @@ export async function insertMessage(db: Kysely<DB>, clock: Clock, m: NewMessage)
   await publish(db, { t: 'message', a: m.accountId, d: m.dialogId, m: row.id });
   return row.id;
 }
+
+/** Whether a message with this source key (an external system's message or call id) is stored already. */
+export async function sourceKeyStored(db: Kysely<DB>, sourceKey: string | null): Promise<boolean> {
+  if (!sourceKey) return false;
+  const row = await db
+    .selectFrom('chat_messages')
+    .select('id')
+    .where('source_key', '=', sourceKey)
+    .executeTakeFirst();
+  return row !== undefined;
+}

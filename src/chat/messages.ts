@@ -170,6 +170,59 @@ export async function sendVisitorMessages(
 }
 
 /**
+ * What follows the insert of visitors' messages in both write paths (a CTE `ins` returning id,
+ * account_id, dialog_id, visitor_id, text, attachment_id): the dialogs' last-message pointers and one
+ * outbox event per row, in id order.
+ */
+function afterInsert(now: Date) {
+  return sql`upd as (
+      update dialogs d set last_message_id = x.m, last_message_at = ${now}::timestamptz,
+        updated_at = ${now}::timestamptz
+      from (select dialog_id, max(id) as m from ins group by dialog_id) x
+      where d.id = x.dialog_id
+    ),
+    ob as (
+      insert into outbox (account_id, site_id, kind, payload, created_at)
+      select ins.account_id, d.site_id, 'message.created',
+        jsonb_build_object('message_id', ins.id, 'dialog_id', ins.dialog_id, 'author', 'visitor',
+          'visitor_id', ins.visitor_id, 'operator_id', null, 'text', ins.text,
+          'attachment_id', ins.attachment_id, 'created_at', ${now.toISOString()}::text),
+        ${now}::timestamptz
+      from ins join dialogs d on d.id = ins.dialog_id
+      order by ins.id
+    )`;
+}
+
+/** A visitor's text message as the views show it, built from what was just written (no read). */
+function textMessageRow(
+  id: number,
+  dialogId: number,
+  visitor: Visitor,
+  text: string,
+  input: MessageInput,
+  now: Date,
+): MessageRow {
+  return {
+    id,
+    dialog_id: dialogId,
+    account_id: visitor.accountId,
+    author: 'visitor',
+    visitor_id: visitor.id,
+    operator_id: null,
+    operator_name: null,
+    text,
+    client_id: input.clientId ?? null,
+    delivery: null,
+    delivery_error: null,
+    created_at: now,
+    attachment_id: null,
+    file_name: null,
+    content_type: null,
+    size: null,
+  };
+}
+
+/**
  * The fast path: sends to visitors with an open web dialog (the one they name, if any), written with
  * one statement that locks those dialogs (in visitor order, so two groups cannot deadlock), inserts the rows
  * (a client_id already stored conflicts and is answered with the stored message), moves the dialogs'
@@ -225,24 +278,9 @@ async function writeIntoOpenDialogs(
       select id, account_id, dialog_id, 'visitor', visitor_id, text, client_id, ${now}::timestamptz
       from numbered order by id
       on conflict (visitor_id, client_id) where author = 'visitor' and client_id is not null do nothing
-      returning id, dialog_id
+      returning id, account_id, dialog_id, visitor_id, text, attachment_id
     ),
-    upd as (
-      update dialogs d set last_message_id = x.m, last_message_at = ${now}::timestamptz,
-        updated_at = ${now}::timestamptz
-      from (select dialog_id, max(id) as m from ins group by dialog_id) x
-      where d.id = x.dialog_id
-    ),
-    ob as (
-      insert into outbox (account_id, site_id, kind, payload, created_at)
-      select nb.account_id, nb.site_id, 'message.created',
-        jsonb_build_object('message_id', nb.id, 'dialog_id', nb.dialog_id, 'author', 'visitor',
-          'visitor_id', nb.visitor_id, 'operator_id', null, 'text', nb.text,
-          'attachment_id', null, 'created_at', ${now.toISOString()}::text),
-        ${now}::timestamptz
-      from ins join numbered nb on nb.id = ins.id
-      order by ins.id
-    ),
+    ${afterInsert(now)},
     notice as (
       select pg_notify(${CHAT_NOTIFY_CHANNEL}, json_build_object('t', 'messages', 'o', ${origin}::text,
         'm', (select json_agg(id order by id) from ins))::text) as sent
@@ -269,24 +307,7 @@ async function writeIntoOpenDialogs(
         ...(origin !== null && {
           local: { dialogOperatorId: row.operator_id === null ? null : Number(row.operator_id) },
         }),
-        message: {
-          id: Number(row.id),
-          dialog_id: Number(row.dialog_id),
-          account_id: visitor.accountId,
-          author: 'visitor',
-          visitor_id: visitor.id,
-          operator_id: null,
-          operator_name: null,
-          text: texts[index]!,
-          client_id: input.clientId ?? null,
-          delivery: null,
-          delivery_error: null,
-          created_at: now,
-          attachment_id: null,
-          file_name: null,
-          content_type: null,
-          size: null,
-        },
+        message: textMessageRow(Number(row.id), Number(row.dialog_id), visitor, texts[index]!, input, now),
       },
     };
   }
@@ -443,22 +464,7 @@ async function writeInTransaction(
           from input order by n
           returning id, account_id, dialog_id, visitor_id, text, attachment_id
         ),
-        upd as (
-          update dialogs d set last_message_id = x.m, last_message_at = ${now}::timestamptz,
-            updated_at = ${now}::timestamptz
-          from (select dialog_id, max(id) as m from ins group by dialog_id) x
-          where d.id = x.dialog_id
-        ),
-        ob as (
-          insert into outbox (account_id, site_id, kind, payload, created_at)
-          select ins.account_id, d.site_id, 'message.created',
-            jsonb_build_object('message_id', ins.id, 'dialog_id', ins.dialog_id, 'author', 'visitor',
-              'visitor_id', ins.visitor_id, 'operator_id', null, 'text', ins.text,
-              'attachment_id', ins.attachment_id, 'created_at', ${now.toISOString()}::text),
-            ${now}::timestamptz
-          from ins join dialogs d on d.id = ins.dialog_id
-          order by ins.id
-        )
+        ${afterInsert(now)}
         select ins.id from ins
         cross join (select pg_notify(${CHAT_NOTIFY_CHANNEL},
           json_build_object('t', 'messages', 'm', (select json_agg(id order by id) from ins))::text)) n
@@ -492,24 +498,14 @@ async function writeInTransaction(
       ok: true,
       result: {
         duplicate: false,
-        message: {
-          id: written.ids.get(index)!,
-          dialog_id: dialogId,
-          account_id: visitor.accountId,
-          author: 'visitor',
-          visitor_id: visitor.id,
-          operator_id: null,
-          operator_name: null,
-          text: texts[index]!,
-          client_id: input.clientId ?? null,
-          delivery: null,
-          delivery_error: null,
-          created_at: written.now,
-          attachment_id: null,
-          file_name: null,
-          content_type: null,
-          size: null,
-        },
+        message: textMessageRow(
+          written.ids.get(index)!,
+          dialogId,
+          visitor,
+          texts[index]!,
+          input,
+          written.now,
+        ),
       },
     };
   }

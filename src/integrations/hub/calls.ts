@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { publish } from '../../chat/bus.ts';
 import { captureContact } from '../../chat/capture.ts';
-import { insertMessage } from '../../chat/message-store.ts';
+import { insertMessage, sourceKeyStored } from '../../chat/message-store.ts';
 import { writeOutbox } from '../../chat/outbox.ts';
 import { normalizePhone } from '../../contacts/phone.ts';
 import type { DB } from '../../db/schema.ts';
@@ -91,14 +91,7 @@ export async function applyCall(
   }
   const sourceKey = call.callId ? `crm:${integration.id}:call:${call.callId}` : null;
   await ctx.db.transaction().execute(async (trx) => {
-    if (sourceKey) {
-      const seen = await trx
-        .selectFrom('chat_messages')
-        .select('id')
-        .where('source_key', '=', sourceKey)
-        .executeTakeFirst();
-      if (seen) return;
-    }
+    if (await sourceKeyStored(trx, sourceKey)) return;
     const now = ctx.clock.now();
     let dialog = await latestDialog(trx, integration, phone);
     if (!dialog) {

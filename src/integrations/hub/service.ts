@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { SecretBox } from '../../accounts/secrets.ts';
-import { insertMessage } from '../../chat/message-store.ts';
+import { insertMessage, sourceKeyStored } from '../../chat/message-store.ts';
 import type { DB } from '../../db/schema.ts';
 import type { AppContext } from '../../http/context.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -597,14 +597,7 @@ async function applyInbound(ctx: AppContext, row: IntegrationRow, event: Inbound
   const sourceKey = event.externalMessageId ? `crm:${row.id}:${event.externalMessageId}` : null;
   await ctx.db.transaction().execute(async (trx) => {
     // The same external message twice (a CRM's redelivery) is stored once.
-    if (sourceKey) {
-      const seen = await trx
-        .selectFrom('chat_messages')
-        .select('id')
-        .where('source_key', '=', sourceKey)
-        .executeTakeFirst();
-      if (seen) return;
-    }
+    if (await sourceKeyStored(trx, sourceKey)) return;
     await insertMessage(trx, ctx.clock, {
       accountId: dialog.account_id,
       siteId: dialog.site_id,

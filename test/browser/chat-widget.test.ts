@@ -261,6 +261,8 @@ describe.skipIf(!hasChromium)(
       expect(await english.locator('[data-omnitalk=input]').getAttribute('placeholder')).toBe(
         'Type a message…',
       );
+      // The status may come before Chromium reports the socket: wait for the event, then hold it to one.
+      await expect.poll(() => sockets.length).toBe(1);
       expect(sockets).toEqual([`${proxy.base.replace('http', 'ws')}/ws/visitor`]);
       await context.close();
       await operator.selectOption('[data-role=status]', 'online');

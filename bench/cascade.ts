@@ -97,6 +97,23 @@ async function counts(database: Database, mailingId: number) {
   return r.rows[0]!;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (0 when it is gone). */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds the whole machine has spent busy so far (all cores, not idle or iowait), from /proc/stat. */
+function machineBusySeconds(): number {
+  const [, ...v] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const n = v.map(Number);
+  return (n[0]! + n[1]! + n[2]! + n[5]! + n[6]! + n[7]!) / 100;
+}
+
 function rssSampler(pids: () => number[]) {
   let peak = 0;
   const read = () => {
@@ -142,6 +159,8 @@ async function runPglite() {
     const { accountId, mailingId, setupSeconds } = await prepare(database);
     const clock = await SharedFastClock.open(database.db, new Date(), { reset: true });
     const t0 = performance.now();
+    const busy0 = machineBusySeconds();
+    const cpu0 = cpuSecondsOf(process.pid);
     await startMailing(database.db, clock, accountId, mailingId);
     const sampler = rssSampler(() => [process.pid]);
     const loop = startEngineLoop(
@@ -157,8 +176,9 @@ async function runPglite() {
     await loop.done;
     const seconds = (performance.now() - t0) / 1000;
     const peak = sampler.stop();
+    const cpu = { worker: cpuSecondsOf(process.pid) - cpu0, machine: machineBusySeconds() - busy0 };
     const c = await counts(database, mailingId);
-    return result('pglite', 1, seconds, c, peak, setupSeconds);
+    return result('pglite', 1, seconds, c, peak, setupSeconds, cpu);
   } finally {
     await database.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -182,7 +202,9 @@ async function runPostgres(workers: number) {
       OMNITALK_ENGINE_BATCH: String(batch),
     };
     for (let i = 0; i < workers; i++) {
-      const child = spawn(process.execPath, [path.join(root, 'bin/omnitalk.js'), 'worker'], {
+      // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") go to the workers, for profiling.
+      const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bin/omnitalk.js'), 'worker'], {
         env,
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -193,12 +215,18 @@ async function runPostgres(workers: number) {
     }
     const sampler = rssSampler(() => children.map((c) => c.pid!));
     const t0 = performance.now();
+    const busy0 = machineBusySeconds();
+    const cpu0 = children.reduce((sum, c) => sum + cpuSecondsOf(c.pid!), 0);
     await startMailing(database.db, systemClock, accountId, mailingId);
     await waitCompleted(database, mailingId, 30 * 60_000);
     const seconds = (performance.now() - t0) / 1000;
     const peak = sampler.stop();
+    const cpu = {
+      worker: children.reduce((sum, c) => sum + cpuSecondsOf(c.pid!), 0) - cpu0,
+      machine: machineBusySeconds() - busy0,
+    };
     const c = await counts(database, mailingId);
-    return result(`postgres`, workers, seconds, c, peak, setupSeconds);
+    return result(`postgres`, workers, seconds, c, peak, setupSeconds, cpu);
   } finally {
     // Workers first (they hold connections to the scratch database), then our pool, then the database.
     await Promise.all(
@@ -224,6 +252,7 @@ function result(
   c: { messages: number; done: number },
   peakRss: number,
   setupSeconds: number,
+  cpu: { worker: number; machine: number },
 ) {
   const r = {
     backend,
@@ -236,6 +265,10 @@ function result(
     messagesPerSecond: Math.round(Number(c.messages) / seconds),
     peakWorkerRssMB: Number((peakRss / 1024 / 1024).toFixed(1)),
     setupSeconds: Number(setupSeconds.toFixed(1)),
+    // Where the time went: the worker processes' CPU, and the whole machine's (the rest is mostly the
+    // database server; on PGlite the database runs inside the worker).
+    workerCpuSeconds: Number(cpu.worker.toFixed(1)),
+    machineCpuSeconds: Number(cpu.machine.toFixed(1)),
   };
   process.stderr.write(`${JSON.stringify(r)}\n`);
   return r;

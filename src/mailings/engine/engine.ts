@@ -793,39 +793,56 @@ type MessageFields = Pick<
 async function recordSends(trx: Kysely<DB>, list: MessageInsert[], now: Date): Promise<void> {
   if (list.length === 0) return;
   const col = <T>(f: (i: MessageInsert) => T) => list.map(f);
-  const inserted = await sql<{ id: number; recipient_id: number; state: string }>`
-    insert into messages (account_id, mailing_id, recipient_id, variant, block_id, step, attempt, channel,
-                          idempotency_key, phone, state, error_reason, cost, provider, provider_message_id,
-                          created_at, sent_at)
-    select account_id, mailing_id, recipient_id, variant, block_id, step, attempt, channel, key, phone, state,
-           error_reason, cost, provider, provider_message_id, ${iso(now)}::timestamptz,
-           case when state = 'submitted' then ${iso(now)}::timestamptz end
-    from unnest(
-      ${col((i) => i.c.r.account_id)}::int8[], ${col((i) => i.c.r.mailing_id)}::int8[],
-      ${col((i) => i.c.r.id)}::int8[], ${col((i) => i.c.r.variant)}::int2[], ${col((i) => i.c.block.id)}::text[],
-      ${col((i) => i.c.r.step)}::int4[], ${col((i) => i.c.r.attempt)}::int4[], ${col((i) => i.c.block.channel)}::text[],
-      ${col((i) => i.c.key)}::text[], ${col((i) => i.c.r.phone)}::text[], ${col((i) => i.state)}::text[],
-      ${col((i) => i.error)}::text[], ${col((i) => i.cost)}::int8[], ${col((i) => i.provider)}::text[],
-      ${col((i) => i.providerMessageId)}::text[]
-    ) as t(account_id, mailing_id, recipient_id, variant, block_id, step, attempt, channel, key, phone, state,
-           error_reason, cost, provider, provider_message_id)
-    on conflict (recipient_id, step, attempt) do nothing
-    returning id, recipient_id, state`.execute(trx);
-  const byRecipient = new Map(list.map((i) => [i.c.r.id, i]));
-  const rows = inserted.rows;
+  // The decision time of each block in the batch (a handful): joined by block, not by recipient, as a
+  // join of two batch-long lists is a nested loop of batch² steps with the engine's planner settings.
+  const blocks = [
+    ...new Map(
+      list.map((i) => [
+        `${i.c.r.mailing_id}\u0000${i.c.r.variant}\u0000${i.c.block.id}`,
+        {
+          mailing: i.c.r.mailing_id,
+          variant: i.c.r.variant,
+          block: i.c.block.id,
+          seconds: i.c.block.decisionTimeSec,
+        },
+      ]),
+    ).values(),
+  ];
+  // One statement: the messages, then their recipients moved to waiting with the new message ids (the
+  // rows never travel back to us and out again).
   const result = await sql<{ recipient_id: number }>`
+    with inserted as (
+      insert into messages (account_id, mailing_id, recipient_id, variant, block_id, step, attempt, channel,
+                            idempotency_key, phone, state, error_reason, cost, provider, provider_message_id,
+                            created_at, sent_at)
+      select account_id, mailing_id, recipient_id, variant, block_id, step, attempt, channel, key, phone, state,
+             error_reason, cost, provider, provider_message_id, ${iso(now)}::timestamptz,
+             case when state = 'submitted' then ${iso(now)}::timestamptz end
+      from unnest(
+        ${col((i) => i.c.r.account_id)}::int8[], ${col((i) => i.c.r.mailing_id)}::int8[],
+        ${col((i) => i.c.r.id)}::int8[], ${col((i) => i.c.r.variant)}::int2[], ${col((i) => i.c.block.id)}::text[],
+        ${col((i) => i.c.r.step)}::int4[], ${col((i) => i.c.r.attempt)}::int4[], ${col((i) => i.c.block.channel)}::text[],
+        ${col((i) => i.c.key)}::text[], ${col((i) => i.c.r.phone)}::text[], ${col((i) => i.state)}::text[],
+        ${col((i) => i.error)}::text[], ${col((i) => i.cost)}::int8[], ${col((i) => i.provider)}::text[],
+        ${col((i) => i.providerMessageId)}::text[]
+      ) as t(account_id, mailing_id, recipient_id, variant, block_id, step, attempt, channel, key, phone, state,
+             error_reason, cost, provider, provider_message_id)
+      on conflict (recipient_id, step, attempt) do nothing
+      returning id, recipient_id, state, mailing_id, variant, block_id
+    )
     update mailing_recipients r set
       state = 'waiting',
-      message_id = u.message_id,
-      first_sent_at = case when u.sent then coalesce(r.first_sent_at, ${iso(now)}::timestamptz) else r.first_sent_at end,
-      due_at = case when u.sent
-        then coalesce(r.first_sent_at, ${iso(now)}::timestamptz) + u.decision_sec * interval '1 second'
+      message_id = i.id,
+      first_sent_at = case when i.state = 'submitted' then coalesce(r.first_sent_at, ${iso(now)}::timestamptz) else r.first_sent_at end,
+      due_at = case when i.state = 'submitted'
+        then coalesce(r.first_sent_at, ${iso(now)}::timestamptz) + d.decision_sec * interval '1 second'
         else ${iso(now)}::timestamptz end
-    from unnest(${rows.map((m) => m.recipient_id)}::int8[], ${rows.map((m) => m.id)}::int8[],
-                ${rows.map((m) => m.state === 'submitted')}::bool[],
-                ${rows.map((m) => byRecipient.get(m.recipient_id)!.c.block.decisionTimeSec)}::int4[])
-      as u(recipient_id, message_id, sent, decision_sec)
-    where r.id = u.recipient_id
+    from inserted i
+    join unnest(${blocks.map((b) => b.mailing)}::int8[], ${blocks.map((b) => b.variant)}::int2[],
+                ${blocks.map((b) => b.block)}::text[], ${blocks.map((b) => b.seconds)}::int4[])
+      as d(mailing_id, variant, block_id, decision_sec)
+      on d.mailing_id = i.mailing_id and d.variant = i.variant and d.block_id = i.block_id
+    where r.id = i.recipient_id
     returning r.id as recipient_id`.execute(trx);
   if (result.rows.length === list.length) return;
   // The message of this very attempt exists already (written by a transaction that then could not move

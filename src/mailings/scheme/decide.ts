@@ -115,10 +115,41 @@ function* subsets<T>(items: readonly T[]): Generator<T[]> {
 }
 
 /**
+ * isSettled's answers per links array (a scheme's links are one array for the life of the mailing) and
+ * state: it walks every set of statuses still possible (up to 63 resolutions), and a batch asks the
+ * same few questions thousands of times.
+ */
+const settledCache = new WeakMap<readonly Link[], Map<string, boolean>>();
+
+/**
  * True when nothing that can still happen to the message changes where it goes: no reply or key press
  * can still fire a link, and every set of statuses it could still reach resolves to the same link.
  */
 function isSettled(
+  block: Pick<SendBlock, 'id' | 'channel'>,
+  statuses: ReadonlySet<MessageStatus>,
+  state: MessageState,
+  links: readonly Link[],
+  own: readonly Link[],
+  outcome: StatusLink | null,
+): boolean {
+  // The block's own links and outcome follow from the scheme's links, the block and the statuses, so
+  // these say everything the answer depends on.
+  const key = `${block.id}|${state.closed === true}|${[...statuses].sort().join(',')}`;
+  let answers = settledCache.get(links);
+  if (!answers) {
+    answers = new Map();
+    settledCache.set(links, answers);
+  }
+  let settled = answers.get(key);
+  if (settled === undefined) {
+    settled = computeSettled(block.channel, statuses, state, own, outcome);
+    answers.set(key, settled);
+  }
+  return settled;
+}
+
+function computeSettled(
   channel: SendChannel,
   statuses: ReadonlySet<MessageStatus>,
   state: MessageState,
@@ -180,7 +211,7 @@ export function decideSendBlock(
   const outcome = resolveStatusLink(block.channel, statuses, own);
   const deadline = decisionDeadline(state.sentAt, block.decisionTimeSec);
   if (now.getTime() >= deadline.getTime()) return finishOrFollow(outcome, 'decision_time');
-  if (isSettled(block.channel, statuses, state, own, outcome)) return finishOrFollow(outcome, 'early');
+  if (isSettled(block, statuses, state, links, own, outcome)) return finishOrFollow(outcome, 'early');
   return { action: 'wait', until: deadline };
 }
 

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type Kysely, sql } from 'kysely';
+import { projectRoot } from '../shared/paths.ts';
 
-const migrationsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+const migrationsDir = path.join(projectRoot, 'src/db/migrations');
 // Any constant works; it only has to be the same in every process that migrates.
 const MIGRATION_LOCK = 7_201_001;
 

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { build } from 'esbuild';
+import { projectRoot } from '../shared/paths.ts';
 
 /**
  * The browser scripts the server itself serves (the visitor widget, the plain operator page) are
@@ -10,7 +10,7 @@ import { build } from 'esbuild';
  * step and nothing built is committed. Each bundle is built once per process.
  */
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const repoRoot = projectRoot;
 
 export const browserEntries = {
   widget: 'widget/src/main.ts',

@@ -28,6 +28,7 @@ function newestSource(dir) {
 
 async function bundled() {
   const out = path.join(root, 'node_modules/.cache/omnitalk/cli.mjs');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
   let builtAt = 0;
   try {
     builtAt = fs.statSync(out).mtimeMs;
@@ -62,5 +63,16 @@ async function fromSources() {
   return import(pathToFileURL(entry).href);
 }
 
-const { main } = process.env.OMNITALK_TSX === '1' ? await fromSources() : await bundled();
+async function load() {
+  if (process.env.OMNITALK_TSX === '1') return fromSources();
+  try {
+    return await bundled();
+  } catch (err) {
+    // A read-only install (the cache cannot be written) still runs, from the sources.
+    if (err?.code !== 'EACCES' && err?.code !== 'EROFS' && err?.code !== 'EPERM') throw err;
+    return fromSources();
+  }
+}
+
+const { main } = await load();
 await main(process.argv);

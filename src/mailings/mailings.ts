@@ -376,10 +376,10 @@ export async function startMailing(
 
     const inserted = await sql`
       insert into mailing_recipients (mailing_id, account_id, contact_id, phone, timezone, vars, variant, block_id, state, due_at, entered_at)
-      select ${id}, ${accountId}, r.contact_id, r.phone, r.timezone, r.vars, 0, ${starts[0]!}, 'send',
-             ${startAt.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz
+      select distinct on (r.phone) ${id}, ${accountId}, r.contact_id, r.phone, r.timezone, r.vars, 0, ${starts[0]!},
+             'send', ${startAt.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz
       from (${recipientQuery(accountId, settings.source)}) r
-      on conflict (mailing_id, phone) do nothing`.execute(trx);
+      order by r.phone, r.contact_id`.execute(trx);
     const total = Number(inserted.numAffectedRows ?? 0);
     if (total === 0)
       throw invalid('recipients', 'The chosen groups and filters select no recipients with a phone number');

@@ -13,3 +13,11 @@ alter table messages drop constraint messages_recipient_id_fkey;
 alter table messages drop constraint messages_mailing_id_fkey;
 alter table mailing_recipients drop constraint mailing_recipients_contact_id_fkey;
 alter table mailing_recipients drop constraint mailing_recipients_mailing_id_fkey;
+
+-- A recipient row is rewritten at every step (its state and due time are indexed, so never in place),
+-- and each rewrite added an entry to every index, each unique index first checking the row's earlier
+-- versions. The (mailing_id, phone) unique index only kept a phone from being added twice when the
+-- mailing starts, which that insert now does itself (distinct on phone); reading a mailing's recipients
+-- needs only the mailing id.
+alter table mailing_recipients drop constraint mailing_recipients_mailing_id_phone_key;
+create index mailing_recipients_mailing_idx on mailing_recipients(mailing_id);

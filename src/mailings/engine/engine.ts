@@ -396,17 +396,20 @@ export class CascadeEngine {
         // other's) and, for those decided now, the link taken and the final status.
         await sql`
           update messages m set
-            statuses = array(select distinct s from unnest(m.statuses || u.statuses) s order by s),
-            replies = m.replies || u.replies,
-            ivr_digits = m.ivr_digits || u.digits,
+            statuses = case when m.statuses @> u.statuses then m.statuses
+              else array(select distinct s from unnest(m.statuses || u.statuses) s order by s) end,
+            replies = case when cardinality(u.replies) = 0 then m.replies else m.replies || u.replies end,
+            ivr_digits = case when cardinality(u.digits) = 0 then m.ivr_digits else m.ivr_digits || u.digits end,
             status_at = greatest(coalesce(m.status_at, u.at), u.at),
             link_id = case when u.decided then u.link else m.link_id end,
             final_status = case when u.decided then coalesce(u.final, m.final_status) else m.final_status end,
             decided_at = case when u.decided then ${iso(now)}::timestamptz else m.decided_at end
           from (
+            -- Most events are one status and no reply: those skip the per-row subqueries.
             select u.id, u.at, u.decided, u.link, u.final, string_to_array(u.statuses, ',') as statuses,
                    string_to_array(u.digits, NULL) as digits,
-                   coalesce(array(select jsonb_array_elements_text(u.replies::jsonb)), '{}') as replies
+                   case when u.replies = '[]' then '{}'::text[]
+                        else array(select jsonb_array_elements_text(u.replies::jsonb)) end as replies
             from unnest(${entries.map(([id]) => id)}::int8[], ${entries.map(([, u]) => u.statuses.join(','))}::text[],
                         ${entries.map(([, u]) => u.digits.join(''))}::text[],
                         ${entries.map(([, u]) => (u.replies.length ? JSON.stringify(u.replies) : '[]'))}::text[],

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, startCli } from '../support/cli.ts';
+import { root, runCli, startCli } from '../support/cli.ts';
 
 const quiet = { LOG_LEVEL: 'warn', DATABASE_URL: '', OMNITALK_SECRET_KEY: '' };
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'omnitalk-cli-'));
@@ -93,5 +93,36 @@ describe('the omnitalk executable on the embedded database', () => {
     });
     expect(accounts.status).toBe(200);
     expect(await server.stop()).toBe(0);
+  });
+});
+
+describe('how the executable loads the sources', () => {
+  const bundle = path.join(root, 'node_modules/.cache/omnitalk/cli.mjs');
+  const newestSource = (dir: string): number =>
+    Math.max(
+      0,
+      ...fs.readdirSync(dir, { withFileTypes: true }).map((item) => {
+        const file = path.join(dir, item.name);
+        if (item.isDirectory()) return newestSource(file);
+        return item.name.endsWith('.ts') ? fs.statSync(file).mtimeMs : 0;
+      }),
+    );
+
+  it('runs a bundle of src/ and rebuilds it when a source is newer than it', async () => {
+    const first = await runCli(['--help'], quiet);
+    expect(first.code).toBe(0);
+    expect(fs.statSync(bundle).mtimeMs).toBeGreaterThanOrEqual(newestSource(path.join(root, 'src')));
+    // Make the bundle older than every source, as after an edit: the next start builds it again.
+    fs.utimesSync(bundle, new Date('2000-01-01'), new Date('2000-01-01'));
+    const again = await runCli(['--help'], quiet);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(first.stdout);
+    expect(fs.statSync(bundle).mtimeMs).toBeGreaterThan(new Date('2001-01-01').getTime());
+  });
+
+  it('runs the sources through tsx with OMNITALK_TSX=1', async () => {
+    const result = await runCli(['--help'], { ...quiet, OMNITALK_TSX: '1' });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Usage: omnitalk');
   });
 });

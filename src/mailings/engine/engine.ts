@@ -345,6 +345,7 @@ export class CascadeEngine {
         updates.set(messageId, u);
       }
 
+      let outcome: Outcome | null = null;
       if (updates.size > 0) {
         const ids = [...updates.keys()];
         const recipientOf = new Map(found.rows.map((m) => [m.id, m.recipient_id]));
@@ -389,7 +390,7 @@ export class CascadeEngine {
           trx,
           rows.map((r) => r.mailing_id),
         );
-        const outcome = decideAll(rows, mailings, now);
+        outcome = decideAll(rows, mailings, now);
         const decided = new Map(outcome.decided.map((d) => [d.id, d]));
         const entries = [...updates];
         // One pass over the messages: the new statuses (array unions, so concurrent batches never lose each
@@ -420,7 +421,6 @@ export class CascadeEngine {
               as u(id, statuses, digits, replies, at, decided, link, final)
           ) u
           where m.id = u.id`.execute(trx);
-        await writeOutcome(trx, this.deps.clock, { ...outcome, decided: [] }, now);
       }
       if (applied.length > 0) {
         await sql`delete from provider_events where id = any(${applied}::int8[])`.execute(trx);
@@ -429,6 +429,9 @@ export class CascadeEngine {
         await sql`update provider_events set occurs_at = ${iso(new Date(now.getTime() + ORPHAN_RETRY_MS))}::timestamptz
           where id = any(${orphans}::int8[])`.execute(trx);
       }
+      // Last, as the refunds lock the account's balance row until the commit, and the send step of every
+      // worker waits for that row: everything else of the batch is done before it is taken.
+      if (outcome) await writeOutcome(trx, this.deps.clock, { ...outcome, decided: [] }, now);
       return events.rows.length;
     });
   }

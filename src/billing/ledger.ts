@@ -123,7 +123,8 @@ export async function reserve(
       .updateTable('accounts')
       .set((eb) => ({ balance: eb('balance', '-', amount) }))
       .where('id', '=', accountId)
-      .where('balance', '>=', amount)
+      // What the engine's send batches have leased is spent already (src/billing/leases.ts).
+      .where(sql<number>`balance - leased`, '>=', amount)
       .returning('balance')
       .executeTakeFirst();
     if (!debited) {
@@ -202,7 +203,7 @@ export async function reserveMany(
     // orders this against every other reserve, so the balance read here stays true until commit.
     const account = await trx
       .selectFrom('accounts')
-      .select('balance')
+      .select(['balance', 'leased'])
       .where('id', '=', accountId)
       .forNoKeyUpdate()
       .executeTakeFirst();
@@ -218,7 +219,8 @@ export async function reserveMany(
     const insufficient: string[] = [];
     const newKeys: string[] = [];
     const newAmounts: number[] = [];
-    let left = account.balance;
+    // Money under the engine's send leases is spent already (src/billing/leases.ts).
+    let left = account.balance - account.leased;
     for (const item of items) {
       if (already.has(item.key)) {
         reserved.push(item.key);
@@ -427,7 +429,7 @@ export async function auditBalance(
  * they are sent (`reserve`) or a credit when some turn out undelivered (`refund`). Each message row keeps
  * its own cost and refunded flag; the caller flips the flag with `where not refunded` in the same
  * transaction, so every message is refunded at most once. A debit the balance cannot cover fails on the
- * balance constraint — callers read the balance first (see lockBalance) and send only what it covers.
+ * balance constraints. The engine's sends debit through their credit leases instead (src/billing/leases.ts).
  */
 export async function moveBatch(
   db: Kysely<DB>,
@@ -452,16 +454,4 @@ export async function moveBatch(
     update accounts set balance = balance + (select amount from entry) where id = ${input.accountId}`.execute(
     db,
   );
-}
-
-/** Reads the balance and holds the account row until the transaction ends (orders it against every other debit). */
-export async function lockBalance(db: Kysely<DB>, accountId: number): Promise<number> {
-  const account = await db
-    .selectFrom('accounts')
-    .select('balance')
-    .where('id', '=', accountId)
-    .forNoKeyUpdate()
-    .executeTakeFirst();
-  if (!account) throw notFound('Account', 'accountId');
-  return account.balance;
 }

@@ -11,7 +11,16 @@ export interface AccountsTable {
   id: Id;
   name: string;
   balance: Generated<number>;
+  /** The sum of the account's open engine leases (src/billing/leases.ts): money no one else may spend. */
+  leased: Generated<number>;
   created_at: Timestamp;
+}
+
+export interface EngineLeasesTable {
+  id: Id;
+  account_id: number;
+  amount: number;
+  created_at: Generated<Timestamp>;
 }
 
 export interface UsersTable {
@@ -326,6 +335,7 @@ export interface DB {
   engine_clock: EngineClockTable;
   install_settings: InstallSettingsTable;
   accounts: AccountsTable;
+  engine_leases: EngineLeasesTable;
   users: UsersTable;
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditBalance, getBalance } from '../../src/billing/ledger.ts';
 import { addToStopList } from '../../src/contacts/stop-list.ts';
 import type { Database } from '../../src/db/database.ts';
+import { CascadeEngine } from '../../src/mailings/engine/engine.ts';
 import {
   channelStatuses,
   type MessageStatus,
@@ -276,4 +277,78 @@ describe.each(backends)('cascade links and statuses on $name', (backend) => {
     expect(await getBalance(w.db, w.accountId)).toBe(0);
     expect((await auditBalance(w.db, w.accountId)).ok).toBe(true);
   });
+
+  it.runIf(backend.name === 'postgres')(
+    'two workers send for one account at once: neither waits for the other, together they never overdraw',
+    async () => {
+      // SMS costs 250; the balance covers three of the four recipients.
+      const w = await cascadeWorld(database, { balance: 750 });
+      const phones = ['+79994100001', '+79994100002', '+79994100003', '+79994100004'];
+      await w.addContacts(phones.map((phone) => ({ phone })));
+      const id = await w.mailing({
+        scheme: {
+          blocks: [
+            {
+              id: 's',
+              kind: 'send',
+              start: true,
+              channel: 'sms',
+              decisionTimeSec: 600,
+              content: content.sms,
+            },
+            { id: 'poor', kind: 'goal' },
+          ],
+          links: [{ id: 'e', from: 's', to: 'poor', kind: 'error', errors: ['insufficient_funds'] }],
+        },
+      });
+      for (const p of phones) w.provider.script('sms', p, [{ afterSec: 5, status: 'delivered' }]);
+      // Worker A's provider call hangs until released, in the middle of its batch's transaction.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let entered!: () => void;
+      const inCall = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      const plain = w.provider.adapters();
+      const gated = {
+        ...plain,
+        sms: {
+          ...plain.sms,
+          submit: async (...args: Parameters<typeof plain.sms.submit>) => {
+            entered();
+            await gate;
+            return plain.sms.submit(...args);
+          },
+        },
+      };
+      const a = new CascadeEngine({ db: w.db, clock: w.clock, adapters: gated, batchSize: 2 });
+      const b = new CascadeEngine({ db: w.db, clock: w.clock, adapters: plain, batchSize: 2 });
+      const aDone = a.sendDue();
+      await inCall;
+      // B claims the other two and finishes its whole batch while A is still inside its provider call.
+      const bDone = await Promise.race([
+        b.sendDue().then((n) => ({ n })),
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000)),
+      ]);
+      expect(bDone).toEqual({ n: 2 });
+      release();
+      expect(await aDone).toBe(2);
+      const msgs = await w.messages(id);
+      // A leased 500 for its two; B could lease only the 250 left: one sent, one refused.
+      expect(msgs.filter((m) => m.state === 'submitted')).toHaveLength(3);
+      expect(msgs.filter((m) => m.error_reason === 'insufficient_funds')).toHaveLength(1);
+      await w.run();
+      expect((await w.recipients(id)).filter((r) => r.block_id === 'poor')).toHaveLength(1);
+      expect(await getBalance(w.db, w.accountId)).toBe(0);
+      expect((await auditBalance(w.db, w.accountId)).ok).toBe(true);
+      const open = await w.db
+        .selectFrom('engine_leases')
+        .select('id')
+        .where('account_id', '=', w.accountId)
+        .execute();
+      expect(open).toEqual([]);
+    },
+  );
 });

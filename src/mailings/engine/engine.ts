@@ -1,6 +1,14 @@
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
-import { lockBalance, moveBatch } from '../../billing/ledger.ts';
+import {
+  holdLease,
+  type Lease,
+  leaseCredit,
+  reclaimDeadLeases,
+  releaseLease,
+  settleLease,
+} from '../../billing/leases.ts';
+import { moveBatch } from '../../billing/ledger.ts';
 import { getPrice } from '../../billing/prices.ts';
 import type { ChannelAdapter, OutboundMessage, SubmitResult } from '../../channels/types.ts';
 import { isSingleConnection } from '../../db/database.ts';
@@ -84,6 +92,9 @@ const OUTAGE_RETRY_MS = 30_000;
 const COMPLETE_CHECK_MS = 5000;
 /** A recipient held back by the IVR connection cap looks again after this long. */
 const IVR_CAP_RETRY_MS = 15_000;
+/** How often a worker looks for the credit leases of dead workers, and how old those must be (real time). */
+const LEASE_CHECK_MS = 60_000;
+const LEASE_GRACE_SEC = 300;
 /** An SMS reply that unsubscribes (SPEC ML stop list: "SMS reply STOP"). */
 const SMS_STOP_REPLY = /^\s*(stop|стоп|отписаться|unsubscribe)\s*[.!]?\s*$/i;
 
@@ -149,6 +160,7 @@ export class CascadeEngine {
   private readonly cache = new SchemeCache();
   private readonly batch: number;
   private completedCheckedAt = Number.NEGATIVE_INFINITY;
+  private leasesCheckedAt = performance.now();
   constructor(private readonly deps: EngineDeps) {
     this.batch = deps.batchSize ?? DEFAULT_BATCH;
   }
@@ -182,6 +194,10 @@ export class CascadeEngine {
     if (!busy || performance.now() - this.completedCheckedAt >= COMPLETE_CHECK_MS) {
       this.completedCheckedAt = performance.now();
       completed = await this.completeFinished();
+    }
+    if (performance.now() - this.leasesCheckedAt >= LEASE_CHECK_MS) {
+      this.leasesCheckedAt = performance.now();
+      await reclaimDeadLeases(this.deps.db, LEASE_GRACE_SEC);
     }
     return { activated, events, advanced, sent, completed };
   }
@@ -429,8 +445,8 @@ export class CascadeEngine {
         await sql`update provider_events set occurs_at = ${iso(new Date(now.getTime() + ORPHAN_RETRY_MS))}::timestamptz
           where id = any(${orphans}::int8[])`.execute(trx);
       }
-      // Last, as the refunds lock the account's balance row until the commit, and the send step of every
-      // worker waits for that row: everything else of the batch is done before it is taken.
+      // Last, as the refunds lock the account's balance row until the commit, and every worker's leases and
+      // settlements need that row: everything else of the batch is done before it is taken.
       if (outcome) await writeOutcome(trx, this.deps.clock, { ...outcome, decided: [] }, now);
       return events.rows.length;
     });
@@ -546,7 +562,10 @@ export class CascadeEngine {
   async sendDue(): Promise<number> {
     const { db, clock } = this.deps;
     const now = this.now();
-    const sent = await db.transaction().execute(async (trx) => {
+    // Leases are taken by statements of their own (committed at once) except on a single connection.
+    const single = isSingleConnection(db);
+    const leases: Lease[] = [];
+    const batch = db.transaction().execute(async (trx) => {
       await batchPlanner(trx);
       const rows = await sql<SendRow>`
         select r.id, r.mailing_id, r.account_id, r.phone, r.timezone, r.vars, r.variant, r.block_id, r.step,
@@ -596,7 +615,9 @@ export class CascadeEngine {
       }
       if (candidates.length === 0) return rows.rows.length;
 
-      // The stop list, then money: per account and channel, send only what the balance covers.
+      // The stop list, then money: per account, lease what its sends cost (at most what is free) and send
+      // only what the lease covers. The account row is locked by the lease's own statement only, so other
+      // workers' batches and the refunds of undelivered messages do not wait for this batch's provider calls.
       const stopped = await stopListed(trx, candidates);
       const failures = new Map<string, ErrorReason>();
       const priceOf = new Map<string, number>();
@@ -606,8 +627,9 @@ export class CascadeEngine {
         else pushTo(payable, c.r.account_id, c);
       }
       const toSend: Candidate[] = [];
-      for (const [accountId, list] of payable) {
-        let left = await lockBalance(trx, accountId);
+      for (const accountId of [...payable.keys()].sort((a, b) => a - b)) {
+        const list = payable.get(accountId)!;
+        let want = 0;
         for (const c of list) {
           const g = `${accountId}:${c.block.channel}`;
           let price = priceOf.get(g);
@@ -615,6 +637,16 @@ export class CascadeEngine {
             price = await getPrice(trx, accountId, c.block.channel);
             priceOf.set(g, price);
           }
+          want += price;
+        }
+        const lease = await leaseCredit(single ? trx : db, accountId, want);
+        if (lease) {
+          leases.push(lease);
+          await holdLease(trx, lease);
+        }
+        let left = lease?.amount ?? 0;
+        for (const c of list) {
+          const price = priceOf.get(`${accountId}:${c.block.channel}`)!;
           if (price > left) {
             failures.set(c.key, 'insufficient_funds');
             continue;
@@ -654,23 +686,36 @@ export class CascadeEngine {
           providerMessageId: answer?.result.ok ? answer.result.providerMessageId : null,
         });
       }
-      for (const [accountId, total] of costs) {
-        await moveBatch(trx, clock, {
-          accountId,
-          kind: 'reserve',
-          amount: total.amount,
-          items: total.items,
-          description: `${total.items} mailing messages sent`,
-        });
-      }
       await recordSends(trx, recorded, now);
       if (unanswered.length > 0) {
         await sql`update mailing_recipients set due_at = ${iso(new Date(now.getTime() + OUTAGE_RETRY_MS))}::timestamptz
           where id = any(${unanswered}::int8[])`.execute(trx);
       }
+      // Last: the actual cost debited and the leases closed, taking each account row (in id order) only
+      // for the moment until the commit.
+      for (const lease of leases) {
+        const total = costs.get(lease.accountId) ?? { amount: 0, items: 0 };
+        await settleLease(trx, clock, lease, {
+          amount: total.amount,
+          items: total.items,
+          description: `${total.items} mailing messages sent`,
+        });
+      }
       return rows.rows.length;
     });
-    return sent;
+    try {
+      return await batch;
+    } catch (err) {
+      // The batch rolled back: what it leased by statements of their own goes back now (a lease whose
+      // release fails too is reclaimed after the grace period).
+      if (!single) {
+        for (const lease of leases)
+          await releaseLease(db, lease).catch((e) =>
+            this.deps.logger?.warn({ err: e, lease: lease.id }, 'engine lease release failed'),
+          );
+      }
+      throw err;
+    }
   }
 
   /** Calls each channel's adapter for its messages; a provider that throws leaves its messages unsent. */
@@ -1000,7 +1045,9 @@ async function writeOutcome(trx: Kysely<DB>, clock: Clock, outcome: Outcome, now
                   ${decided.map((d) => d.final)}::text[]) as u(id, link, final)
       where m.id = u.id`.execute(trx);
   }
-  for (const [accountId, ids] of refunds) await refundMessages(trx, clock, accountId, ids, 'undelivered');
+  // Accounts in id order, as every transaction that takes account rows does.
+  for (const [accountId, ids] of [...refunds].sort(([a], [b]) => a - b))
+    await refundMessages(trx, clock, accountId, ids, 'undelivered');
 }
 
 /**

@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
+import { initializeCluster } from './pglite-init.ts';
 import { lockDataDir } from './pglite-lock.ts';
 import type { DB } from './schema.ts';
 
@@ -69,6 +70,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   if (options.pgliteDir) {
     fs.mkdirSync(path.resolve(options.pgliteDir), { recursive: true });
     unlock = lockDataDir(path.resolve(options.pgliteDir));
+    await initializeCluster(path.resolve(options.pgliteDir));
   }
   const pglite = new PGlite({
     dataDir: options.pgliteDir ? path.resolve(options.pgliteDir) : undefined,

@@ -16,7 +16,8 @@ import { chatLimits } from './vocabulary.ts';
  */
 
 export const VISITOR_TOKEN_PREFIX = 'vt_';
-const PAGES_KEPT = 100;
+/** Pages kept per visitor (the card shows the newest of them). */
+export const PAGES_KEPT = 100;
 
 export interface Visitor {
   id: number;
@@ -94,6 +95,12 @@ function cleanUrl(raw: string): string {
   }
 }
 
+/**
+ * Records a page the visitor opened and keeps only the newest PAGES_KEPT of that visitor: every insert
+ * trims the visitor's rows beyond the newest N through the (visitor_id, id) index, so the bound is exact
+ * and the delete touches at most the one row that fell off. The visitor row is locked first, so two tabs
+ * reporting at once take turns (otherwise each could trim without seeing the other's row).
+ */
 export async function recordPageView(
   db: Kysely<DB>,
   clock: Clock,
@@ -102,28 +109,34 @@ export async function recordPageView(
 ): Promise<void> {
   const url = cleanUrl(page.url);
   const title = (page.title ?? '').trim().slice(0, chatLimits.pageTitle);
-  const last = await db
-    .selectFrom('visitor_pages')
-    .select(['url', 'title'])
-    .where('visitor_id', '=', visitor.id)
-    .orderBy('id', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  // A reload of the same page is not a new visit.
-  if (last && last.url === url && last.title === title) return;
   await inTransaction(db, async (trx) => {
-    const row = await trx
+    await trx.selectFrom('visitors').select('id').where('id', '=', visitor.id).forNoKeyUpdate().execute();
+    const last = await trx
+      .selectFrom('visitor_pages')
+      .select(['url', 'title'])
+      .where('visitor_id', '=', visitor.id)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    // A reload of the same page is not a new visit.
+    if (last && last.url === url && last.title === title) return;
+    await trx
       .insertInto('visitor_pages')
       .values({ visitor_id: visitor.id, url, title, visited_at: clock.now() })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    if (row.id % 20 === 0) {
-      await trx
-        .deleteFrom('visitor_pages')
-        .where('visitor_id', '=', visitor.id)
-        .where('id', '<=', row.id - PAGES_KEPT)
-        .execute();
-    }
+      .execute();
+    await trx
+      .deleteFrom('visitor_pages')
+      .where('visitor_id', '=', visitor.id)
+      .where('id', '<=', (eb) =>
+        eb
+          .selectFrom('visitor_pages')
+          .select('id')
+          .where('visitor_id', '=', visitor.id)
+          .orderBy('id', 'desc')
+          .offset(PAGES_KEPT)
+          .limit(1),
+      )
+      .execute();
     await publish(trx, { t: 'visitor', a: visitor.accountId, v: visitor.id });
   });
 }

@@ -124,12 +124,16 @@ export class CuttableProxy {
   }
 }
 
-/** Signs in on the plain operator page with the demo owner's password. */
-export async function operatorSignIn(context: BrowserContext, demo: DemoServer): Promise<Page> {
+/** Signs in on the plain operator page with the demo owner's password (or another user's). */
+export async function operatorSignIn(
+  context: BrowserContext,
+  demo: DemoServer,
+  login: { email: string; password: string } = demo,
+): Promise<Page> {
   const page = await context.newPage();
   await page.goto(`${demo.base}/operator`);
-  await page.fill('form[data-role=login] input[name=email]', demo.email);
-  await page.fill('form[data-role=login] input[name=password]', demo.password);
+  await page.fill('form[data-role=login] input[name=email]', login.email);
+  await page.fill('form[data-role=login] input[name=password]', login.password);
   await page.click('form[data-role=login] button[type=submit]');
   await page.waitForSelector('[data-role=connection][data-state=online]');
   return page;

@@ -39,12 +39,17 @@ const time = (iso: string | null) =>
 
 /**
  * The plain operator page: the live list of open dialogs, one dialog's messages with typing and read
- * marks, answering (text and files), take/close, the visitor card, and the operator's status.
+ * marks, answering (text and files), take/transfer/close, the visitor card, and the operator's status.
  */
 export class OperatorApp {
   private readonly op: OmnitalkOperator;
   private readonly dialogs = new Map<number, OperatorDialog>();
   private readonly operators = new Map<number, OperatorPresence>();
+  /** Each site's operator list (empty: every user of the account serves it), for the transfer choice. */
+  private readonly siteOperators = new Map<number, number[]>();
+  private sitesLoading: Promise<void> | null = null;
+  /** Sites a dialog named before the list knew them: reloaded once each, not on every render. */
+  private readonly sitesAsked = new Set<number>();
   private readonly messages = new Map<number, Map<number, OperatorMessage>>();
   private readonly lastAuthor = new Map<number, string>();
   private readonly visitorTyping = new Map<number, ReturnType<typeof setTimeout>>();
@@ -55,6 +60,7 @@ export class OperatorApp {
   private maxAttachmentBytes = DEFAULT_ATTACHMENT_BYTES;
   private typingSentAt = 0;
   private typingIdle: ReturnType<typeof setTimeout> | undefined;
+  private transferSignature = '';
 
   private readonly list: HTMLElement;
   private readonly status: HTMLSelectElement;
@@ -64,6 +70,8 @@ export class OperatorApp {
   private readonly chatTitle: HTMLElement;
   private readonly takeButton: HTMLButtonElement;
   private readonly closeButton: HTMLButtonElement;
+  private readonly transferTo: HTMLSelectElement;
+  private readonly transferButton: HTMLButtonElement;
   private readonly messageList: HTMLElement;
   private readonly olderButton: HTMLButtonElement;
   private readonly typingRow: HTMLElement;
@@ -110,11 +118,20 @@ export class OperatorApp {
       'data-role': 'close',
       onclick: () => this.closeDialog(),
     });
+    this.transferTo = h('select', { 'data-role': 'transfer-to', title: 'Кому передать диалог' });
+    this.transferButton = h('button', {
+      type: 'button',
+      text: 'Передать',
+      'data-role': 'transfer',
+      onclick: () => this.transfer(),
+    });
     this.chatHead = h(
       'div',
       { class: 'head', hidden: true },
       this.chatTitle,
       this.takeButton,
+      this.transferTo,
+      this.transferButton,
       this.closeButton,
     );
     this.olderButton = h('button', {
@@ -203,6 +220,8 @@ export class OperatorApp {
       for (const d of w.dialogs) this.dialogs.set(d.id, d);
       if (this.activeId !== null && !this.dialogs.has(this.activeId)) void this.fetchDialog(this.activeId);
       this.renderList();
+      this.renderHead();
+      void this.loadSites();
       if (this.activeId !== null) void this.reloadActive();
     });
     this.op.on('dialog', (d) => this.upsertDialog(d));
@@ -233,6 +252,7 @@ export class OperatorApp {
       this.operators.set(p.user_id, p);
       if (p.user_id === this.myId) this.status.value = p.chosen_status;
       this.renderList();
+      this.renderHead();
     });
     this.op.on('visitor', (v) => this.onVisitor(v));
     this.op.on('resync', () => void this.reloadActive());
@@ -300,6 +320,7 @@ export class OperatorApp {
   private async open(id: number): Promise<void> {
     this.activeId = id;
     this.input.value = '';
+    this.transferTo.value = '';
     this.setNote('');
     this.renderList();
     this.renderHead();
@@ -344,6 +365,27 @@ export class OperatorApp {
     } catch {
       this.card.replaceChildren();
     }
+  }
+
+  /** Sites and their operators (reloaded on every connect, and when a dialog of an unknown site shows). */
+  private loadSites(): Promise<void> {
+    this.sitesLoading ??= api<{ items: { id: number; operator_ids: number[] }[] }>(
+      this.auth,
+      'GET',
+      '/api/v1/sites',
+    )
+      .then((sites) => {
+        this.siteOperators.clear();
+        for (const site of sites.items) this.siteOperators.set(site.id, site.operator_ids);
+      })
+      .catch(() => {
+        // Without the list, every operator of the account is offered (the server checks the target).
+      })
+      .finally(() => {
+        this.sitesLoading = null;
+        this.renderHead();
+      });
+    return this.sitesLoading;
   }
 
   private markRead(): void {
@@ -427,6 +469,21 @@ export class OperatorApp {
       .catch((e: Error) => this.setNote(e.message));
   }
 
+  private transfer(): void {
+    const id = this.activeId;
+    const to = Number(this.transferTo.value);
+    if (id === null) return;
+    if (!to) {
+      this.setNote('Выберите оператора, которому передать диалог');
+      return;
+    }
+    this.setNote('');
+    this.op
+      .transfer(id, to)
+      .then((d) => this.upsertDialog(d))
+      .catch((e: Error) => this.setNote(`Диалог не передан: ${e.message}`));
+  }
+
   private closeDialog(): void {
     const id = this.activeId;
     if (id === null) return;
@@ -489,6 +546,43 @@ export class OperatorApp {
     show(this.takeButton, d.status === 'open' && d.operator_id !== this.myId && this.myId !== null);
     show(this.closeButton, d.status === 'open');
     show(this.composer, d.status === 'open');
+    this.renderTransfer(d);
+  }
+
+  /** Who the dialog can go to: the site's operators (all users when the site names none), not its own. */
+  private transferTargets(d: OperatorDialog): OperatorPresence[] {
+    const serving = d.site_id === null ? undefined : this.siteOperators.get(d.site_id);
+    if (d.site_id !== null && serving === undefined && !this.sitesAsked.has(d.site_id)) {
+      this.sitesAsked.add(d.site_id);
+      void this.loadSites();
+    }
+    return [...this.operators.values()].filter(
+      (o) =>
+        o.user_id !== d.operator_id &&
+        o.user_id !== this.myId &&
+        (!serving || serving.length === 0 || serving.includes(o.user_id)),
+    );
+  }
+
+  private renderTransfer(d: OperatorDialog): void {
+    const targets = d.status === 'open' ? this.transferTargets(d) : [];
+    const options = targets.map((o) => ({
+      value: String(o.user_id),
+      text: `${o.name || o.email} — ${statusNames[o.status].toLowerCase()}`,
+    }));
+    // Rebuilt only when the choice changes, so a presence heartbeat does not reset an open list.
+    const signature = JSON.stringify(options);
+    show(this.transferTo, targets.length > 0);
+    show(this.transferButton, targets.length > 0);
+    if (signature === this.transferSignature) return;
+    this.transferSignature = signature;
+    const chosen = this.transferTo.value;
+    this.transferTo.replaceChildren(
+      h('option', { value: '', text: 'Передать оператору…' }),
+      ...options.map((o) => h('option', o)),
+    );
+    // Keep what the operator picked while it is still offered.
+    if (options.some((o) => o.value === chosen)) this.transferTo.value = chosen;
   }
 
   private renderTyping(): void {

@@ -17,6 +17,9 @@ import {
  *   answers `_embedded.contacts[{id, request_id}]`; PATCH /api/v4/contacts/{id} takes one object.
  * - crm_platform/users-api.md: GET /api/v4/users (page, limit ≤ 250) → `_embedded.users[{id, name,
  *   email, rights.is_active}]`, `_links.next` while more pages exist.
+ * - crm_platform/events-and-notes.md: GET /api/v4/contacts/{id}/notes (page, limit ≤ 250,
+ *   filter[note_type], order[id]) → `_embedded.notes[{id, entity_id, note_type, params.text}]`,
+ *   `_links.next` while more pages exist; 204 for an empty list (as the other lists answer).
  * - crm_platform/error-codes.md: validation → 400 `{validation-errors:[{request_id, errors:[{code, path,
  *   detail}]}], title, type, status, detail}`; 429 on too many requests; 204 for an empty search.
  * - oauth/step-by-step.md: POST /oauth2/access_token (JSON) for both grants, 400 on bad data; the same
@@ -41,7 +44,7 @@ export interface AmoFakeContact {
         values: { value: string; enum_id?: number; enum_code?: string }[];
       }[]
     | null;
-  notes: { note_type: string; text: string }[];
+  notes: { id: number; note_type: string; text: string }[];
 }
 
 export interface AmoFakeOptions {
@@ -408,10 +411,45 @@ export class AmoCrmFake {
                   ],
                 });
               }
-              contact.notes.push({ note_type: note.note_type, text: note.params.text });
-              notes.push({ id: this.#nextNote++, entity_id: contact.id, request_id: String(i) });
+              const id = this.#nextNote++;
+              contact.notes.push({ id, note_type: note.note_type, text: note.params.text });
+              notes.push({ id, entity_id: contact.id, request_id: String(i) });
             }
             return hal({ _embedded: { notes } });
+          }),
+        ),
+        route(
+          'GET',
+          '/api/v4/contacts/:id/notes',
+          this.#api((r, p) => {
+            const contact = this.contacts.get(Number(p.id));
+            if (!contact) return problem(404, 'Not Found', 'Entity not found');
+            const page = Number(r.query.get('page') ?? 1);
+            const limit = Math.min(Number(r.query.get('limit') ?? 50), 250);
+            const type = r.query.get('filter[note_type]');
+            const order = r.query.get('order[id]') ?? 'asc';
+            const all = contact.notes
+              .filter((n) => !type || n.note_type === type)
+              .sort((a, b) => (order === 'desc' ? b.id - a.id : a.id - b.id));
+            const slice = all.slice((page - 1) * limit, page * limit);
+            if (slice.length === 0) return { status: 204 };
+            const href = (n: number) =>
+              `${this.url}/api/v4/contacts/${contact.id}/notes?page=${n}&limit=${limit}`;
+            return hal({
+              _page: page,
+              _links: {
+                self: { href: href(page) },
+                ...(page * limit < all.length ? { next: { href: href(page + 1) } } : {}),
+              },
+              _embedded: {
+                notes: slice.map((n) => ({
+                  id: n.id,
+                  entity_id: contact.id,
+                  note_type: n.note_type,
+                  params: { text: n.text },
+                })),
+              },
+            });
           }),
         ),
         route(

@@ -12,6 +12,15 @@ import { digitsOf, FakeHttpServer, type FakeResponse, type RecordedRequest } fro
  *   method's "not found" as 400 `{"error": "", "error_description": "Not found"}`.
  * - api-reference/user/user-get.md: pages of 50, `start`, `next`, `total`.
  * - api-reference/crm/leads/crm-lead-update.md: `{id, fields}`.
+ * - Open Lines, application context only (webhook calls get 403 WRONG_AUTH_TYPE):
+ *   api-reference/imopenlines/imconnector/imconnector-register.md (errors as HTTP 200
+ *   `{result: {result: false, error, error_description}}`, ID lower-cased, no dots),
+ *   imconnector-activate.md, imconnector-send-messages.md (`result.SUCCESS`, `DATA.RESULT[]` with
+ *   `session`; 400 NOT_ACTIVE_LINE), imconnector-send-status-delivery.md (`{SUCCESS, DATA: []}`),
+ *   events/on-im-connector-message-add.md (the event body), api-reference/events/event-bind.md,
+ *   event-get.md, api-reference/common/system/app-info.md (400 ACCESS_DENIED outside an application).
+ *   A second bind of one handler answers `ERROR_CORE` "Handler already binded" (what public integrations
+ *   check for; the docs do not list it).
  * The HTTP status of OAuth-server errors (400 here) is not stated in the pages read; users report a 400
  * from /oauth/token/ with `{"error":"invalid_grant"}` for a refresh token that no longer works
  * (dev.1c-bitrix.ru forum48 topic81871, forum6 topic19934). Multi-field
@@ -51,11 +60,36 @@ const fail = (status: number, error: string, description: string): FakeResponse 
 const PHONE_TYPES = ['WORK', 'MOBILE', 'FAX', 'HOME', 'PAGER', 'MAILING', 'OTHER'];
 const EMAIL_TYPES = ['WORK', 'HOME', 'MAILING', 'OTHER'];
 
+/** One message a visitor's side sent into an Open Line, as the fake stored it. */
+export interface OpenLineMessage {
+  connector: string;
+  line: number;
+  user: Record<string, unknown>;
+  message: Record<string, unknown>;
+  chat: Record<string, unknown>;
+  /** The Open Line chat it landed in (one per external user: CHAT_GROUP false). */
+  imChatId: number;
+}
+
+const KNOWN_EVENTS = ['ONIMCONNECTORMESSAGEADD', 'ONAPPINSTALL', 'ONAPPTEST', 'ONCRMLEADADD'];
+
 export class Bitrix24Fake {
   readonly clientId = 'local.6630f1a2b3c4d5.12345678';
   readonly clientSecret = 'b24-client-secret';
   readonly webhookUser = '1';
   readonly webhookCode = 'k3y5ecr3tw3bh00k';
+  readonly memberId = 'a223c6b3710f85df22e9377d6c4f7553';
+  /** What the portal puts into `auth[application_token]` of this app's events. */
+  readonly applicationToken = randomBytes(16).toString('hex');
+  /** imconnector.register calls by connector ID (lower case). */
+  readonly connectors = new Map<string, Record<string, unknown>>();
+  /** Active lines per connector. */
+  readonly activeLines = new Map<string, Set<number>>();
+  readonly handlers: { event: string; handler: string; auth_type: string; offline: number }[] = [];
+  readonly openLineMessages: OpenLineMessage[] = [];
+  readonly deliveries: Record<string, unknown>[] = [];
+  readonly #imChats = new Map<string, number>();
+  #nextIm = 86_000;
   readonly entities = new Map<string, BitrixFakeEntity>();
   readonly users = [
     { ID: '1', ACTIVE: true, NAME: 'Анна', LAST_NAME: 'Админова', EMAIL: 'anna@example.com' },
@@ -159,7 +193,7 @@ export class Bitrix24Fake {
         domain: 'oauth.bitrix24.tech',
         expires: Math.floor(pair.expiresAt / 1000),
         expires_in: 3600,
-        member_id: 'a223c6b3710f85df22e9377d6c4f7553',
+        member_id: this.memberId,
         refresh_token: pair.refreshToken,
         scope: 'crm,user,imopenlines',
         server_endpoint: 'https://oauth.bitrix24.tech/rest/',
@@ -174,6 +208,7 @@ export class Bitrix24Fake {
     const oauth = /^\/rest\/([a-z0-9.]+?)(\.json)?$/i.exec(request.path);
     const params = (request.json ?? Object.fromEntries(request.form)) as Record<string, unknown>;
     let method: string;
+    let app = false;
     if (webhook) {
       if (webhook[1] !== this.webhookUser || webhook[2] !== this.webhookCode) {
         return fail(401, 'NO_AUTH_FOUND', 'Wrong authorization data');
@@ -186,14 +221,48 @@ export class Bitrix24Fake {
       if (entry.expiresAt <= Date.now())
         return fail(401, 'expired_token', 'The access token provided has expired.');
       method = oauth[1]!;
+      app = true;
     } else {
       return fail(404, 'ERROR_METHOD_NOT_FOUND', 'Method not found!');
     }
-    return this.#method(method.toLowerCase(), params);
+    return this.#method(method.toLowerCase(), params, app);
   }
 
-  #method(method: string, params: Record<string, unknown>): FakeResponse {
+  #method(method: string, params: Record<string, unknown>, app: boolean): FakeResponse {
+    if (!app && (method.startsWith('imconnector.') || method.startsWith('event.')))
+      return fail(
+        403,
+        'WRONG_AUTH_TYPE',
+        'Current authorization type is denied for this method Application context required',
+      );
     switch (method) {
+      case 'app.info':
+        if (!app) return fail(400, 'ACCESS_DENIED', 'Access denied! Application context required');
+        return ok({
+          ID: 5,
+          CODE: this.clientId,
+          VERSION: 1,
+          STATUS: 'L',
+          INSTALLED: true,
+          PAYMENT_EXPIRED: 'N',
+          DAYS: null,
+          LANGUAGE_ID: 'ru',
+          LICENSE: 'ru_pro100',
+          LICENSE_TYPE: 'pro100',
+          LICENSE_FAMILY: 'pro',
+        });
+      case 'imconnector.register':
+        return this.#register(params);
+      case 'imconnector.activate':
+        return this.#activate(params);
+      case 'imconnector.send.messages':
+        return this.#sendMessages(params);
+      case 'imconnector.send.status.delivery':
+        return this.#delivery(params);
+      case 'event.bind':
+        return this.#bind(params);
+      case 'event.get':
+        return ok(this.handlers);
       case 'crm.lead.fields':
         return ok({
           ID: { type: 'integer', isRequired: false },
@@ -324,6 +393,175 @@ export class Bitrix24Fake {
     if (typeof fields.COMMENT !== 'string' || fields.COMMENT === '') return fail(400, '', 'COMMENT is empty');
     entity.comments.push(fields.COMMENT);
     return ok(this.#nextMulti++);
+  }
+
+  #register(params: Record<string, unknown>): FakeResponse {
+    const refuse = (error: string, description: string) =>
+      ok({ result: false, error, error_description: description });
+    const id = typeof params.ID === 'string' ? params.ID.toLowerCase() : '';
+    if (!id) return refuse('CONNECTOR_ID_REQUIRED', 'Не указан ID коннектора');
+    if (id.includes('.'))
+      return refuse(
+        'APPLICATION_REGISTRATION_ERROR_POINT',
+        'Ошибка регистрации приложения. В идентификаторе коннектора недопустимо использовать точку',
+      );
+    if (typeof params.NAME !== 'string' || params.NAME === '')
+      return refuse('NAME_REQUIRED', 'Не указано имя коннектора');
+    const icon = params.ICON as Record<string, unknown> | undefined;
+    if (typeof icon?.DATA_IMAGE !== 'string') return refuse('ICON_REQUIRED', 'Не указана иконка коннектора');
+    if (typeof params.PLACEMENT_HANDLER !== 'string' || params.PLACEMENT_HANDLER === '')
+      return refuse('NO_PLACEMENT_HANDLER', 'Не удалось получить URL обработчика встраивания');
+    this.connectors.set(id, params);
+    return ok({ result: true });
+  }
+
+  /** The `ERROR_ARGUMENT` answers of the imconnector methods for a missing CONNECTOR, LINE, ACTIVE or MESSAGES. */
+  #missing(params: Record<string, unknown>, names: string[]): FakeResponse | null {
+    for (const name of names) {
+      const value = params[name];
+      if (value === undefined || value === null || value === '')
+        return fail(400, 'ERROR_ARGUMENT', `Argument '${name}' is null or empty`);
+    }
+    return null;
+  }
+
+  #activate(params: Record<string, unknown>): FakeResponse {
+    const missing = this.#missing(params, ['CONNECTOR', 'LINE', 'ACTIVE']);
+    if (missing) return missing;
+    const connector = String(params.CONNECTOR).toLowerCase();
+    const lines = this.activeLines.get(connector) ?? new Set<number>();
+    // Any non-empty value other than "0" turns the connector on.
+    if (String(params.ACTIVE) === '0') lines.delete(Number(params.LINE));
+    else lines.add(Number(params.LINE));
+    this.activeLines.set(connector, lines);
+    return ok(true);
+  }
+
+  #lineActive(params: Record<string, unknown>): boolean {
+    const connector = String(params.CONNECTOR).toLowerCase();
+    return (
+      this.connectors.has(connector) && (this.activeLines.get(connector)?.has(Number(params.LINE)) ?? false)
+    );
+  }
+
+  #sendMessages(params: Record<string, unknown>): FakeResponse {
+    const missing = this.#missing(params, ['CONNECTOR', 'LINE', 'MESSAGES']);
+    if (missing) return missing;
+    if (!Array.isArray(params.MESSAGES))
+      return fail(400, 'ERROR_ARGUMENT', "The value of an argument 'MESSAGES' must be of type array");
+    if (!this.#lineActive(params))
+      return fail(400, 'NOT_ACTIVE_LINE', 'Линия c таким ID неактивна или не существует');
+    const results: Record<string, unknown>[] = [];
+    for (const raw of params.MESSAGES as Record<string, unknown>[]) {
+      const { user, message, chat } = (raw ?? {}) as Record<string, Record<string, unknown> | undefined>;
+      if (!user || !message || !chat)
+        return fail(400, 'ERROR_ARGUMENT', 'The incorrect structure of a message inside MESSAGES parameter');
+      const errors: string[] = [];
+      if (typeof user.id !== 'string' || user.id === '') errors.push('user.id is required');
+      if (typeof chat.id !== 'string' || chat.id === '') errors.push('chat.id is required');
+      if (typeof message.text !== 'string' && !Array.isArray(message.files)) errors.push('text or files');
+      for (const key of ['name', 'last_name'] as const) {
+        const value = user[key];
+        if (
+          value !== undefined &&
+          (typeof value !== 'string' || value.length > 25 || /[^\p{L}\s'-]/u.test(value))
+        )
+          errors.push(`user.${key} is invalid`);
+      }
+      if (errors.length) {
+        results.push({ SUCCESS: false, ERRORS: errors });
+        continue;
+      }
+      const userId = String(user.id);
+      let imChatId = this.#imChats.get(userId);
+      if (imChatId === undefined) {
+        imChatId = 1800 + this.#imChats.size;
+        this.#imChats.set(userId, imChatId);
+      }
+      this.openLineMessages.push({
+        connector: String(params.CONNECTOR).toLowerCase(),
+        line: Number(params.LINE),
+        user,
+        message,
+        chat,
+        imChatId,
+      });
+      results.push({
+        user: String(500 + this.#imChats.size),
+        message: { id: message.id, date: {}, text: message.text, files: [] },
+        chat: { id: chat.id, name: chat.name ?? '', description: '' },
+        extra: {},
+        SUCCESS: true,
+        session: { ID: String(300 + imChatId), CHAT_ID: String(imChatId) },
+      });
+    }
+    return ok({ SUCCESS: results.every((r) => r.SUCCESS === true), DATA: { RESULT: results } });
+  }
+
+  #delivery(params: Record<string, unknown>): FakeResponse {
+    const missing = this.#missing(params, ['CONNECTOR', 'LINE', 'MESSAGES']);
+    if (missing) return missing;
+    if (!this.connectors.has(String(params.CONNECTOR).toLowerCase()))
+      return fail(
+        400,
+        'IMCONNECTOR_NO_CORRECT_PROVIDER',
+        'Не удалось найти подходящий провайдер для коннектора',
+      );
+    for (const item of params.MESSAGES as Record<string, unknown>[]) this.deliveries.push(item);
+    return ok({ SUCCESS: true, DATA: [] });
+  }
+
+  #bind(params: Record<string, unknown>): FakeResponse {
+    const event = String(params.event ?? '').toUpperCase();
+    const handler = String(params.handler ?? '');
+    if (!KNOWN_EVENTS.includes(event)) return fail(400, 'ERROR_EVENT_NOT_FOUND', 'Event not found');
+    if (!handler) return fail(400, 'ERROR_CORE', 'Handler is required');
+    if (this.handlers.some((h) => h.event === event && h.handler === handler))
+      return fail(400, 'ERROR_CORE', 'Handler already binded');
+    this.handlers.push({ event, handler, auth_type: '0', offline: 0 });
+    return ok(true);
+  }
+
+  /**
+   * An operator's reply in the Open Line as Bitrix24 posts it to the bound handler: form-encoded, with
+   * the operator's fresh access token and the app's application_token in `auth`
+   * (on-im-connector-message-add.md). The chat is the one the visitor's messages created.
+   */
+  operatorReply(options: {
+    chatId: string;
+    text: string;
+    userId?: string;
+    line?: number;
+    applicationToken?: string;
+    accessToken?: string;
+  }): { body: string; imChatId: number; imMessageId: number } {
+    const sent = [...this.openLineMessages].reverse().find((m) => m.chat.id === options.chatId);
+    const imChatId = sent?.imChatId ?? 1799;
+    const imMessageId = this.#nextIm++;
+    const line = options.line ?? sent?.line ?? 1;
+    const body = new URLSearchParams({
+      event: 'ONIMCONNECTORMESSAGEADD',
+      event_handler_id: '555',
+      'data[CONNECTOR]': sent?.connector ?? 'omnitalk',
+      'data[LINE]': String(line),
+      'data[MESSAGES][0][im][chat_id]': String(imChatId),
+      'data[MESSAGES][0][im][message_id]': String(imMessageId),
+      'data[MESSAGES][0][message][user_id]': options.userId ?? '27',
+      'data[MESSAGES][0][message][text]': options.text,
+      'data[MESSAGES][0][chat][id]': options.chatId,
+      ts: String(Math.floor(Date.now() / 1000)),
+      'auth[access_token]': options.accessToken ?? this.issueTokens().accessToken,
+      'auth[expires_in]': '3600',
+      'auth[scope]': 'imconnector,imopenlines',
+      'auth[domain]': 'example.bitrix24.ru',
+      'auth[server_endpoint]': 'https://oauth.bitrix24.tech/rest/',
+      'auth[status]': 'L',
+      'auth[client_endpoint]': 'https://example.bitrix24.ru/rest/',
+      'auth[member_id]': this.memberId,
+      'auth[user_id]': options.userId ?? '27',
+      'auth[application_token]': options.applicationToken ?? this.applicationToken,
+    });
+    return { body: body.toString(), imChatId, imMessageId };
   }
 
   close(): Promise<void> {

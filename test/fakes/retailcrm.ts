@@ -15,6 +15,9 @@ import {
  *   list, and the texts `Wrong "apiKey" value.` and `"apiKey" is missing.`.
  * - retailcrm/api-client-php Methods/V3/Customers.php: GET /customers/{id}?by=id,
  *   POST /customers/{id}/edit with `by`.
+ * - api-client-go filters.go NotesFilter and client_test.go TestClient_NotesNotes: GET /customers/notes
+ *   with `filter[customerIds][]`, `page`, `limit`, answering `{success, pagination, notes: [{id, text,
+ *   customer, managerId}]}` (newest first here — the real order is not documented).
  * HTTP statuses of the auth errors (403) and of "not found" (404) are assumptions; so is 503 for the
  * rate limit (crm-apis.md marks it UNCONFIRMED). Phone search through filter[name] matches digits of
  * the stored numbers as a substring — our model of "search by full name or phone".
@@ -28,7 +31,9 @@ export interface RetailFakeCustomer {
   email?: string;
   phones: { number: string }[];
   managerId?: number;
-  notes: { text: string; managerId?: number }[];
+  notes: { id: number; text: string; managerId?: number }[];
+  /** The record's fields after each create or edit that changed it, oldest first. */
+  history: { firstName?: string; lastName?: string; email?: string; phones: string[] }[];
 }
 
 const fail = (status: number, errorMsg: string, errors?: unknown): FakeResponse => ({
@@ -48,6 +53,7 @@ export class RetailCrmFake {
     '/api/v5/customers/create',
     '/api/v5/customers/{externalId}/edit',
     '/api/v5/customers/notes/create',
+    '/api/v5/customers/notes',
     '/api/v5/users',
   ];
   readonly customers = new Map<number, RetailFakeCustomer>();
@@ -60,6 +66,7 @@ export class RetailCrmFake {
     isManager: true,
   }));
   #nextId = 500;
+  #nextNote = 1;
 
   private constructor(readonly server: FakeHttpServer) {}
 
@@ -82,6 +89,7 @@ export class RetailCrmFake {
       ...(data.emails[0] ? { email: data.emails[0] } : {}),
       phones: data.phones.map((number) => ({ number })),
       notes: [],
+      history: [],
     };
     this.customers.set(customer.id, customer);
     return customer;
@@ -123,8 +131,17 @@ export class RetailCrmFake {
   }
 
   #view(c: RetailFakeCustomer) {
-    const { notes: _notes, ...rest } = c;
+    const { notes: _notes, history: _history, ...rest } = c;
     return rest;
+  }
+
+  #remember(c: RetailFakeCustomer): void {
+    c.history.push({
+      ...(c.firstName !== undefined ? { firstName: c.firstName } : {}),
+      ...(c.lastName !== undefined ? { lastName: c.lastName } : {}),
+      ...(c.email !== undefined ? { email: c.email } : {}),
+      phones: c.phones.map((p) => p.number),
+    });
   }
 
   #routes() {
@@ -191,9 +208,46 @@ export class RetailCrmFake {
                 number: p.number,
               })),
               notes: [],
+              history: [],
             };
+            this.#remember(created);
             this.customers.set(created.id, created);
             return ok({ id: created.id }, 201);
+          }),
+        ),
+        // Before /customers/:id, which would take "notes" for an id.
+        route(
+          'GET',
+          '/api/v5/customers/notes',
+          this.#guard((r) => {
+            const limit = Number(r.query.get('limit') ?? 20);
+            if (![20, 50, 100].includes(limit)) {
+              return fail(400, 'Errors in the input parameters', {
+                limit: 'This value should be 20, 50 or 100.',
+              });
+            }
+            const page = Number(r.query.get('page') ?? 1);
+            const ids = new Set(r.query.getAll('filter[customerIds][]').map(Number));
+            const all = [...this.customers.values()]
+              .filter((c) => ids.size === 0 || ids.has(c.id))
+              .flatMap((c) =>
+                c.notes.map((n) => ({
+                  id: n.id,
+                  text: n.text,
+                  customer: { id: c.id, site: c.site },
+                  ...(n.managerId ? { managerId: n.managerId } : {}),
+                })),
+              )
+              .sort((a, b) => b.id - a.id);
+            return ok({
+              pagination: {
+                limit,
+                totalCount: all.length,
+                currentPage: page,
+                totalPageCount: Math.max(1, Math.ceil(all.length / limit)),
+              },
+              notes: all.slice((page - 1) * limit, page * limit),
+            });
           }),
         ),
         route(
@@ -220,6 +274,7 @@ export class RetailCrmFake {
             for (const key of ['firstName', 'lastName', 'email'] as const) {
               if (typeof data[key] === 'string') c[key] = data[key] as string;
             }
+            this.#remember(c);
             return ok({ id: c.id });
           }),
         ),
@@ -234,8 +289,9 @@ export class RetailCrmFake {
             if (!c) return fail(400, 'Errors in the entity format', { customer: 'Customer not found' });
             if (typeof n.text !== 'string' || n.text === '')
               return fail(400, 'Errors in the entity format', { text: 'This value should not be blank.' });
-            c.notes.push({ text: n.text, ...(n.managerId ? { managerId: n.managerId } : {}) });
-            return ok({ id: c.notes.length }, 201);
+            const id = this.#nextNote++;
+            c.notes.push({ id, text: n.text, ...(n.managerId ? { managerId: n.managerId } : {}) });
+            return ok({ id }, 201);
           }),
         ),
         route(

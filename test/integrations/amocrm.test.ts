@@ -61,6 +61,7 @@ runCrmContract('amocrm', async (): Promise<CrmContractHarness<AmocrmSettings>> =
       fake.seedContact(data);
     },
     isCreate: (r) => r.method === 'POST' && r.path === '/api/v4/contacts',
+    isNote: (r) => r.method === 'POST' && /^\/api\/v4\/contacts\/\d+\/notes$/.test(r.path),
     userIds: ['504141', '504142'],
     tokens: { expire: () => fake.expireAccessTokens(), isRefresh: (r) => r.path === '/oauth2/access_token' },
     close: () => fake.close(),
@@ -261,6 +262,29 @@ describe('amoCRM connector: requests on the wire', () => {
     expect(note?.method).toBe('POST');
     expect(note?.path).toBe(`/api/v4/contacts/${seeded.id}/notes`);
     expect(note?.json).toEqual([{ note_type: 'common', params: { text: 'Диалог' } }]);
+  });
+
+  it('marks a note with its event and finds it among the contact’s notes, newest first', async () => {
+    const ctx = contextFor(fake, freshTokens(fake));
+    const seeded = fake.seedContact({ name: 'Вера', phones: ['+79160000012'] });
+    const ref = { kind: 'contact' as const, id: String(seeded.id) };
+    fake.server.reset();
+    expect(await amocrm.findNote(ctx, ref, 'message-77')).toBeNull();
+    await amocrm.attachNote(ctx, ref, { kind: 'message', text: 'Вера: привет', marker: 'message-77' });
+    expect(fake.server.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `GET /api/v4/contacts/${seeded.id}/notes`,
+      `POST /api/v4/contacts/${seeded.id}/notes`,
+    ]);
+    expect(fake.server.requests[0]?.query.toString()).toBe(
+      'filter%5Bnote_type%5D=common&order%5Bid%5D=desc&limit=250&page=1',
+    );
+    expect(fake.server.requests[1]?.json).toEqual([
+      { note_type: 'common', params: { text: 'Вера: привет\n[omnitalk:message-77]' } },
+    ]);
+    await amocrm.attachNote(ctx, ref, { kind: 'transcript', text: 'Вера: ещё', marker: 'dialog-3-90' });
+    expect(await amocrm.findNote(ctx, ref, 'message-77')).toBe('message-77');
+    expect(await amocrm.findNote(ctx, ref, 'message-7')).toBeNull();
+    expect(await amocrm.findNote(ctx, ref, 'dialog-3-')).toBe('dialog-3-90');
   });
 
   it('lists users page by page with the maximum page size', async () => {

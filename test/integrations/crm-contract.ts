@@ -45,6 +45,11 @@ export interface CrmContractHarness<S> {
   rateLimited?: { response: FakeResponse; retryAfterMs: number | null };
   /** Where the system has expiring tokens: make the fake reject current access tokens. */
   tokens?: { expire(): void; isRefresh(request: RecordedRequest): boolean };
+  /**
+   * Requests that attach a note, for CRMs that can list an entity's notes (the connector then keeps a
+   * retried note from being attached twice). Absent: the connector documents why a retry may duplicate.
+   */
+  isNote?(request: RecordedRequest): boolean;
   /** Two-way systems: one genuine inbound request and forged ones that must be rejected. */
   inbound?: { genuine(): InboundRequest; forged(): InboundRequest[] };
   close(): Promise<void>;
@@ -196,6 +201,45 @@ export function runCrmContract<S>(
         expect(record?.notes.join('\n')).toContain(text);
       },
     );
+
+    it('finds a note whose answer was lost (5xx, timeout) by its marker, so a retry need not repeat it', async (test) => {
+      const { connector } = h;
+      if (!connector.findNote || !h.isNote || skips.notes !== undefined || skips.contacts !== undefined)
+        return test.skip(
+          'the CRM cannot list notes: a retried note may be attached twice (see the connector)',
+        );
+      const isNote = h.isNote;
+      const contact = sampleContact();
+      const { ref } = await pushContact(connector, await h.ctx(), contact, { ref: null });
+      expect(await connector.findNote(await h.ctx(), ref, `dialog-${seq}-`)).toBeNull();
+      const lost: FakeResponse[] = [
+        { status: 503, body: 'Service Unavailable' },
+        { status: 200, body: {}, delayMs: 1500 },
+      ];
+      for (const [i, respond] of lost.entries()) {
+        const text = `Посетитель: ответ потерян ${i} (${seq})`;
+        const marker = `dialog-${seq}${i}-${100 + i}`;
+        h.server.inject({ when: (r) => isNote(r), respond, afterProcessing: true });
+        const error = await rejection(
+          connector.attachNote(await h.ctx({ timeoutMs: 300 }), ref, { kind: 'transcript', text, marker }),
+        );
+        expect(error.kind).toBe('unknown_outcome');
+        // The whole marker, or its dialog's prefix (which yields the transcript's last message).
+        expect(await connector.findNote(await h.ctx(), ref, marker)).toBe(marker);
+        expect(await connector.findNote(await h.ctx(), ref, `dialog-${seq}${i}-`)).toBe(marker);
+        expect(recordWith(contact)[0]?.notes.filter((n) => n.includes(text))).toHaveLength(1);
+      }
+      // Markers match whole: message-N is not message-N0, and another entity's notes are not looked at.
+      await connector.attachNote(await h.ctx(), ref, {
+        kind: 'message',
+        text: 'ещё',
+        marker: `message-${seq}0`,
+      });
+      expect(await connector.findNote(await h.ctx(), ref, `message-${seq}`)).toBeNull();
+      expect(await connector.findNote(await h.ctx(), ref, `message-${seq}0`)).toBe(`message-${seq}0`);
+      const other = await pushContact(connector, await h.ctx(), sampleContact(), { ref: null });
+      expect(await connector.findNote(await h.ctx(), other.ref, `message-${seq - 1}0`)).toBeNull();
+    });
 
     it.skipIf(skips.users !== undefined)('lists CRM users for the operator mapping', async () => {
       const users = await h.connector.listUsers(await h.ctx());

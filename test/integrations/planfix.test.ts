@@ -275,5 +275,12 @@ describe('Planfix connector: requests on the wire', () => {
       ok: true,
       events: [{ type: 'staff_message', conversationRef: 'phone:+71234567890', crmUserName: 'Пётр' }],
     });
+    // Once the hub filed it under our contact, Planfix learns that contact's id as the chat id.
+    expect(planfix.inboundReply({ ref: 'phone:+71234567890', contactId: 42 }).body).toBe(
+      '{"chatId":"42","contactId":"42"}',
+    );
+    expect(planfix.inboundReply({ ref: 'contact-77', contactId: 77 }).body).toBe(
+      '{"chatId":"contact-77","contactId":"contact-77"}',
+    );
   });
 });

@@ -46,6 +46,7 @@ runCrmContract('retailcrm', async (): Promise<CrmContractHarness<RetailcrmSettin
       fake.seed(data);
     },
     isCreate: (r) => r.path === '/api/v5/customers/create',
+    isNote: (r) => r.path === '/api/v5/customers/notes/create',
     userIds: ['11', '12', '13'],
     rateLimited: {
       response: { status: 503, body: { success: false, errorMsg: 'Service Unavailable' } },
@@ -187,6 +188,28 @@ describe('RetailCRM connector: requests on the wire', () => {
       text: 'Диалог',
       managerId: 11,
     });
+  });
+
+  it('marks a note with its event and finds it among the customer’s notes', async () => {
+    const ctx = contextFor(fake);
+    const seeded = fake.seed({ name: 'Вера', phones: ['+79160000012'], emails: [] });
+    const ref = { kind: 'customer' as const, id: String(seeded.id) };
+    await retailcrm.attachNote(ctx, ref, { kind: 'transcript', text: 'Диалог', marker: 'dialog-5-40' });
+    expect(seeded.notes.map((n) => n.text)).toEqual(['Диалог\n[omnitalk:dialog-5-40]']);
+    fake.server.reset();
+    expect(await retailcrm.findNote(ctx, ref, 'dialog-5-')).toBe('dialog-5-40');
+    const [list, ...rest] = fake.server.requests;
+    expect(rest).toEqual([]);
+    expect(list?.method).toBe('GET');
+    expect(list?.path).toBe('/api/v5/customers/notes');
+    expect(list?.headers['x-api-key']).toBe(fake.apiKey);
+    expect(Object.fromEntries(list!.query)).toEqual({
+      'filter[customerIds][]': String(seeded.id),
+      limit: '100',
+      page: '1',
+    });
+    expect(await retailcrm.findNote(ctx, ref, 'dialog-5-4')).toBeNull();
+    expect(await retailcrm.findNote(ctx, ref, 'dialog-50-')).toBeNull();
   });
 
   it('reads RetailCRM errors: a wrong key, a missing customer, a validation map', async () => {

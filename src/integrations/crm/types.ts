@@ -62,6 +62,11 @@ export interface CrmNote {
   text: string;
   /** The CRM user the note should be attributed to, when the CRM supports it. */
   authorUserId?: string | null;
+  /**
+   * A stable name of the event the note carries (`dialog-12-345`: dialog 12 up to message 345;
+   * `message-345`). Connectors with findNote write it into the note (crm/notes.ts markedText).
+   */
+  marker?: string | null;
 }
 
 /** A CRM user (manager, employee, staff member) for operator mapping. */
@@ -128,14 +133,28 @@ export type InboundEvent =
       callId: string | null;
     }
   | { type: 'contact_lookup'; phone: string; callId: string | null }
+  | {
+      /**
+       * A value the CRM handed over in a request the connector verified (Bitrix24's application_token,
+       * checked against the portal): the hub merges these into the stored settings (hidden fields only).
+       */
+      type: 'settings_learned';
+      settings: Record<string, unknown>;
+    }
   | { type: 'ignored'; reason: string };
+
+/** The answer the CRM expects to its request (most want 200 with a small body). */
+export interface InboundReply {
+  status: number;
+  contentType: string;
+  body: string;
+}
 
 export type InboundResult =
   | {
       ok: true;
       events: InboundEvent[];
-      /** The answer the CRM expects (most want 200 with a small body). */
-      reply: { status: number; contentType: string; body: string };
+      reply: InboundReply;
     }
   | { ok: false; status: 400 | 401 | 403; reason: string };
 
@@ -193,8 +212,59 @@ export interface CrmConnector<S> {
   updateEntity(ctx: CrmContext<S>, ref: CrmRef, contact: CrmContactData): Promise<void>;
   /** Attaches a transcript/message/call; returns the ref to keep (Omnidesk opens a case on a user). */
   attachNote(ctx: CrmContext<S>, ref: CrmRef, note: CrmNote): Promise<CrmRef>;
+  /**
+   * Only for CRMs that can list an entity's notes, and whose attachNote keeps the ref: the marker of a
+   * note on `ref` that matches `lookFor` (a whole marker, or a prefix ending in "-"), or null. The runner
+   * asks before repeating a note whose answer may have been lost; without it such a retry may attach
+   * the note twice (each connector says why it cannot look).
+   */
+  findNote?(ctx: CrmContext<S>, ref: CrmRef, lookFor: string): Promise<string | null>;
   /** CRM users for the operator mapping. */
   listUsers(ctx: CrmContext<S>): Promise<CrmUser[]>;
   /** Two-way systems only: authenticates and parses what the CRM posts to us. */
   parseInbound?(ctx: CrmContext<S>, request: InboundRequest): InboundResult | Promise<InboundResult>;
+  /**
+   * Two-way systems whose answer to a staff message names the conversation (Planfix answers `{chatId,
+   * contactId}`): the hub asks for it once it has filed the message under our contact, so a chat the
+   * CRM started by phone continues under our contact id. Without it the parsed reply stands.
+   */
+  inboundReply?(conversation: { ref: string; contactId: number }): InboundReply;
+  /** Systems with a chat of their own (Bitrix24 Open Lines) that the dialog is passed into. */
+  chatRelay?: ChatRelay<S>;
+}
+
+/** A visitor's chat message as a CRM's own chat receives it (hub/relay.ts). */
+export interface CrmChatMessage {
+  /** Our conversation reference the CRM echoes back with staff replies (`dialog-<id>`). */
+  conversationRef: string;
+  /** Our message id: the message's external id in the CRM. */
+  messageId: string;
+  text: string;
+  sentAt: Date;
+  /** The visitor who wrote it: our contact. */
+  visitor: CrmContactData;
+}
+
+/** A staff message from the CRM the hub filed into the dialog (InboundEvent staff_message). */
+export interface CrmDeliveredMessage {
+  conversationRef: string;
+  /** As the connector gave it in the staff_message's externalMessageId. */
+  externalMessageId: string;
+  /** Our message id. */
+  messageId: string;
+  deliveredAt: Date;
+}
+
+/**
+ * Passing dialogs into a CRM's chat (SPEC IN-5 "pass dialogs to Bitrix chat"): the hub's runner calls it
+ * for a contact's dialog messages in order, on the integration's rate limit, before it attaches them as
+ * notes. Calls throw CrmError like any other.
+ */
+export interface ChatRelay<S> {
+  /** Whether the settings turn the relay on. */
+  enabled(settings: S): boolean;
+  /** Sends visitors' messages into the CRM's chat. */
+  send(ctx: CrmContext<S>, messages: CrmChatMessage[]): Promise<void>;
+  /** Tells the CRM its staff messages reached the visitor's dialog. */
+  confirmDelivered(ctx: CrmContext<S>, messages: CrmDeliveredMessage[]): Promise<void>;
 }

@@ -3,17 +3,26 @@ import type { DB } from '../../db/schema.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { pushContact } from '../crm/push.ts';
 import type { CrmConnector, CrmContactData, CrmContext, CrmRef } from '../crm/types.ts';
+import { relayToChat } from './relay.ts';
 
 /**
  * What one integration event does in the CRM (SPEC IN-0). Each CRM call's result is recorded right
  * after it succeeds (the ref, the attached transcript, the last attached message), so a retry after a
- * later failure does not redo what already happened.
+ * later failure does not redo what already happened. A note whose answer was lost is what the record
+ * cannot cover: notes carry a marker of their event (`dialog-<id>-<last message id>`, `message-<id>`),
+ * and a retry asks connectors that can list notes (findNote) for it before attaching again
+ * (crm/notes.ts). Connectors that cannot may attach such a note twice; each says why.
+ *
+ * Messages that came from this integration's CRM (staff replies, source key `crm:<integration>:…`) are
+ * not sent back to it, neither as a note nor in a transcript: the CRM has them already.
  */
 export interface EventToApply {
   integrationId: number;
   contactId: number;
   kind: string;
   payload: Record<string, unknown>;
+  /** Earlier tries of this event; after one, a note it attached may already be in the CRM. */
+  attempts?: number;
 }
 
 const TRANSCRIPT_LIMIT = 500;
@@ -76,6 +85,8 @@ export async function applyEvent(
   }
   if (!ref) return;
 
+  const mayExist = (event.attempts ?? 0) > 0;
+  const ownSource = `crm:${event.integrationId}:`;
   if (dialogId && refRow?.dialog_id !== dialogId) {
     const messages = await db
       .selectFrom('chat_messages')
@@ -87,30 +98,79 @@ export async function applyEvent(
         'users.name as operator_name',
       ])
       .where('chat_messages.dialog_id', '=', dialogId)
+      .where((eb) =>
+        eb.or([
+          eb('chat_messages.source_key', 'is', null),
+          eb('chat_messages.source_key', 'not like', `${ownSource}%`),
+        ]),
+      )
       .orderBy('chat_messages.id', 'desc')
       .limit(TRANSCRIPT_LIMIT)
       .execute();
     if (messages.length === 0) return;
     messages.reverse();
+    // Into the CRM's own chat first (Bitrix24 Open Lines, relay.ts), then the note.
+    const messageIds = messages.map((m) => m.id);
+    await relayToChat(db, connector, ctx, {
+      integrationId: event.integrationId,
+      contact: data,
+      dialogId,
+      messageIds,
+    });
+    // A retry may find the transcript an earlier try attached: its marker names its last message, and
+    // the messages after that have events of their own, queued after this one.
+    const lookFor = `dialog-${dialogId}-`;
+    const earlier = mayExist ? await connector.findNote?.(ctx, ref, lookFor) : null;
+    const upTo = earlier ? Number(earlier.slice(lookFor.length)) : Number.NaN;
+    if (Number.isSafeInteger(upTo) && upTo > 0) {
+      await saveRef(db, event, ref, now, {
+        dialogId,
+        lastMessageId: Math.max(upTo, refRow?.last_message_id ?? 0),
+      });
+      return;
+    }
     const text = messages.map((m) => line(m, data.name)).join('\n');
-    const next = await connector.attachNote(ctx, ref, { kind: 'transcript', text });
-    await saveRef(db, event, next, now, { dialogId, lastMessageId: messages.at(-1)!.id });
+    const lastMessageId = messages.at(-1)!.id;
+    const next = await connector.attachNote(ctx, ref, {
+      kind: 'transcript',
+      text,
+      marker: `${lookFor}${lastMessageId}`,
+    });
+    await saveRef(db, event, next, now, { dialogId, lastMessageId });
     return;
   }
   const messageId = num(event.payload.message_id);
   if (event.kind === 'message.created' && messageId && messageId > (refRow?.last_message_id ?? 0)) {
     const text = typeof event.payload.text === 'string' ? event.payload.text : '';
     if (text === '') return;
+    if (dialogId)
+      await relayToChat(db, connector, ctx, {
+        integrationId: event.integrationId,
+        contact: data,
+        dialogId,
+        messageIds: [messageId],
+      });
+    const source = await db
+      .selectFrom('chat_messages')
+      .select('source_key')
+      .where('id', '=', messageId)
+      .executeTakeFirst();
+    if (source?.source_key?.startsWith(ownSource)) return;
     const author = String(event.payload.author ?? 'visitor');
     const operatorId = num(event.payload.operator_id);
     const operator = operatorId
       ? await db.selectFrom('users').select('name').where('id', '=', operatorId).executeTakeFirst()
       : undefined;
-    const next = await connector.attachNote(ctx, ref, {
-      kind: 'message',
-      text: line({ author, text, operator_name: operator?.name ?? null }, data.name),
-      authorUserId: operatorId ? await mappedUser(db, event.integrationId, operatorId) : null,
-    });
+    const marker = `message-${messageId}`;
+    const found = mayExist && (await connector.findNote?.(ctx, ref, marker));
+    const next = found
+      ? ref
+      : await connector.attachNote(ctx, ref, {
+          kind: 'message',
+          text: line({ author, text, operator_name: operator?.name ?? null }, data.name),
+          authorUserId: operatorId ? await mappedUser(db, event.integrationId, operatorId) : null,
+          marker,
+        });
     await saveRef(db, event, next, now, {
       dialogId: dialogId ?? refRow?.dialog_id ?? null,
       lastMessageId: messageId,

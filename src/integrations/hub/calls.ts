@@ -6,6 +6,7 @@ import { writeOutbox } from '../../chat/outbox.ts';
 import { normalizePhone } from '../../contacts/phone.ts';
 import type { DB } from '../../db/schema.ts';
 import type { AppContext } from '../../http/context.ts';
+import type { Clock } from '../../shared/clock.ts';
 import type { InboundEvent } from '../crm/types.ts';
 
 /**
@@ -60,11 +61,11 @@ function e164(ctx: AppContext, raw: string): string | null {
 }
 
 /** The caller's latest dialog on the site: by their contact's phone, or a phone dialog's address. */
-async function latestDialog(db: Kysely<DB>, integration: CallIntegration, phone: string) {
+export async function latestDialog(db: Kysely<DB>, integration: CallIntegration, phone: string) {
   return db
     .selectFrom('dialogs as d')
     .leftJoin('contacts as c', 'c.id', 'd.contact_id')
-    .select(['d.id', 'd.operator_id'])
+    .select(['d.id', 'd.operator_id', 'd.contact_id'])
     .where('d.account_id', '=', integration.account_id)
     .where('d.site_id', '=', integration.site_id)
     .where((eb) =>
@@ -76,6 +77,53 @@ async function latestDialog(db: Kysely<DB>, integration: CallIntegration, phone:
     .orderBy('d.id', 'desc')
     .limit(1)
     .executeTakeFirst();
+}
+
+/**
+ * A new `phone` dialog on the integration's site for someone who has none (a caller, a conversation a
+ * CRM started by phone), with their contact captured by the phone. Call inside the writing transaction.
+ */
+export async function openPhoneDialog(
+  trx: Kysely<DB>,
+  clock: Clock,
+  integration: CallIntegration,
+  phone: string,
+  operatorId: number | null,
+): Promise<{ id: number; operator_id: number | null; contact_id: number | null }> {
+  const now = clock.now();
+  const row = await trx
+    .insertInto('dialogs')
+    .values({
+      account_id: integration.account_id,
+      site_id: integration.site_id,
+      channel: 'phone',
+      address: phone,
+      status: 'open',
+      operator_id: operatorId,
+      assigned_at: operatorId === null ? null : now,
+      created_at: now,
+      updated_at: now,
+    })
+    .returning(['id', 'operator_id'])
+    .executeTakeFirstOrThrow();
+  await writeOutbox(trx, clock, [
+    {
+      accountId: integration.account_id,
+      siteId: integration.site_id,
+      kind: 'dialog.opened',
+      payload: { dialog_id: row.id, channel: 'phone', site_id: integration.site_id, address: phone },
+    },
+  ]);
+  const captured = await captureContact(trx, clock, {
+    accountId: integration.account_id,
+    siteId: integration.site_id,
+    source: 'channel',
+    dialogId: row.id,
+    phone,
+    overwrite: false,
+  });
+  await publish(trx, { t: 'dialog', a: integration.account_id, d: row.id });
+  return { ...row, contact_id: captured.contact?.id ?? null };
 }
 
 export async function applyCall(
@@ -92,43 +140,9 @@ export async function applyCall(
   const sourceKey = call.callId ? `crm:${integration.id}:call:${call.callId}` : null;
   await ctx.db.transaction().execute(async (trx) => {
     if (await sourceKeyStored(trx, sourceKey)) return;
-    const now = ctx.clock.now();
-    let dialog = await latestDialog(trx, integration, phone);
-    if (!dialog) {
-      const row = await trx
-        .insertInto('dialogs')
-        .values({
-          account_id: integration.account_id,
-          site_id: integration.site_id,
-          channel: 'phone',
-          address: phone,
-          status: 'open',
-          operator_id: operatorId,
-          assigned_at: operatorId === null ? null : now,
-          created_at: now,
-          updated_at: now,
-        })
-        .returning(['id', 'operator_id'])
-        .executeTakeFirstOrThrow();
-      dialog = row;
-      await writeOutbox(trx, ctx.clock, [
-        {
-          accountId: integration.account_id,
-          siteId: integration.site_id,
-          kind: 'dialog.opened',
-          payload: { dialog_id: row.id, channel: 'phone', site_id: integration.site_id, address: phone },
-        },
-      ]);
-      await captureContact(trx, ctx.clock, {
-        accountId: integration.account_id,
-        siteId: integration.site_id,
-        source: 'channel',
-        dialogId: row.id,
-        phone,
-        overwrite: false,
-      });
-      await publish(trx, { t: 'dialog', a: integration.account_id, d: row.id });
-    }
+    const dialog =
+      (await latestDialog(trx, integration, phone)) ??
+      (await openPhoneDialog(trx, ctx.clock, integration, phone, operatorId));
     const text = callText(call, phone);
     await insertMessage(trx, ctx.clock, {
       accountId: integration.account_id,

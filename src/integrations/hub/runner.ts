@@ -386,7 +386,7 @@ export class HubRunner {
     for (;;) {
       const events = await db
         .selectFrom('integration_events')
-        .select(['id', 'kind', 'payload', 'status'])
+        .select(['id', 'kind', 'payload', 'status', 'attempts'])
         .where('integration_id', '=', integrationId)
         .where('contact_id', '=', contactId)
         .where('status', 'in', ['pending', 'failed'])
@@ -409,6 +409,7 @@ export class HubRunner {
             contactId,
             kind: event.kind,
             payload: event.payload,
+            attempts: event.attempts,
           });
           await this.#markDone(integrationId, event.id);
         } catch (err) {

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { SecretBox } from '../../accounts/secrets.ts';
-import { insertMessage, sourceKeyStored } from '../../chat/message-store.ts';
+import { insertMessage } from '../../chat/message-store.ts';
 import type { DB } from '../../db/schema.ts';
 import type { AppContext } from '../../http/context.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -15,11 +15,12 @@ import {
   publicSettings,
   type SettingsShape,
   sealSettings,
+  settingsFields,
   settingsForm,
 } from '../crm/settings.ts';
 import type { CrmConnector, CrmContext, CrmSystem, InboundEvent, InboundRequest } from '../crm/types.ts';
 import { queueName } from './boss.ts';
-import { applyCall, applyCallEvent, lookupCaller } from './calls.ts';
+import { applyCall, applyCallEvent, latestDialog, lookupCaller, openPhoneDialog } from './calls.ts';
 import {
   connectorOf,
   type IntegrationRow,
@@ -89,6 +90,26 @@ export interface IntegrationState {
 
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 
+/** Where a two-way CRM posts to this integration (routes.ts inboundRoutes); the token is unguessable. */
+const inboundPath = (row: Pick<IntegrationRow, 'id' | 'inbound_token'>) =>
+  `/api/v1/hooks/crm/${row.id}/${row.inbound_token}`;
+
+/**
+ * Connectors that register our inbound URL in the CRM themselves (Bitrix24's event.bind) declare a hidden
+ * `inboundUrl` setting; it is this server's full address (PUBLIC_URL), or nothing without one.
+ */
+function withInboundUrl(
+  ctx: AppContext,
+  schema: SettingsShape,
+  row: Pick<IntegrationRow, 'id' | 'inbound_token'> | undefined,
+  settings: Record<string, unknown>,
+): Record<string, unknown> {
+  if (!('inboundUrl' in schema.shape)) return settings;
+  const inboundUrl =
+    row && ctx.publicUrl ? `${ctx.publicUrl.replace(/\/+$/, '')}${inboundPath(row)}` : undefined;
+  return { ...settings, inboundUrl };
+}
+
 export async function integrationState(
   db: Kysely<DB>,
   box: SecretBox,
@@ -119,7 +140,7 @@ export async function integrationState(
     account_name: row.account_name,
     settings: shown.values,
     secrets_set: shown.secretsSet,
-    inbound_url_path: connector.parseInbound ? `/api/v1/hooks/crm/${row.id}/${row.inbound_token}` : null,
+    inbound_url_path: connector.parseInbound ? inboundPath(row) : null,
     last_success_at: iso(row.last_success_at),
     last_error: row.last_error,
     last_error_at: iso(row.last_error_at),
@@ -194,7 +215,12 @@ export async function configureIntegration(
     if (row.tokens_sealed) tokens = JSON.parse(ctx.secrets.decrypt(row.tokens_sealed, tokensAad(row.id)));
   }
   const inboundToken = existing?.inbound_token ?? generateInboundToken();
-  const merged = mergeSettingsUpdate(schema, stored, input);
+  const merged = withInboundUrl(
+    ctx,
+    schema,
+    existing as IntegrationRow | undefined,
+    mergeSettingsUpdate(schema, stored, input),
+  );
   // The OAuth redirect URL is ours: registered in the CRM's integration, it must be this server's.
   if ('redirectUri' in schema.shape && !merged.redirectUri) {
     if (!ctx.publicUrl)
@@ -204,6 +230,11 @@ export async function configureIntegration(
   // Systems that authenticate us by a token in their webhook URL get this integration's URL token.
   if ('webhookToken' in schema.shape && !merged.webhookToken) merged.webhookToken = inboundToken;
   if ('crmToken' in schema.shape && !merged.crmToken) merged.crmToken = inboundToken;
+  // Planfix's chat API: our key (entered in Planfix, sent back with every reply) and the provider id.
+  if ('chatApiKey' in schema.shape && !merged.chatApiKey)
+    merged.chatApiKey = stored.chatApiKey ?? inboundToken;
+  if ('providerId' in schema.shape && !merged.providerId)
+    merged.providerId = stored.providerId ?? `omnitalk-site-${siteId}`;
   const parsed = schema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -461,7 +492,12 @@ export async function oauthCallback(
   if (!connector.oauth) throw new AppError('not_found', 'No OAuth for this system');
   const memory = new MemoryTokenStore(`oauth:${row.id}:${crypto.randomUUID()}`);
   const crmCtx: CrmContext<unknown> = {
-    settings: storedSettings(row, ctx.secrets),
+    settings: withInboundUrl(
+      ctx,
+      connector.settingsSchema as unknown as SettingsShape,
+      row,
+      storedSettings(row, ctx.secrets),
+    ),
     http: limitedHttp(undefined, ctx.clock),
     tokens: memory,
     clock: ctx.clock,
@@ -532,6 +568,10 @@ export async function handleInbound(
   }
   let reply = result.reply;
   for (const event of result.events) {
+    if (event.type === 'settings_learned') {
+      await saveLearnedSettings(ctx, row, event.settings);
+      continue;
+    }
     if (event.type === 'contact_lookup') {
       // Gravitel asks whom a caller is before routing the call: the name to show, the employee to ring.
       const caller = await lookupCaller(ctx, row, event.phone);
@@ -539,9 +579,55 @@ export async function handleInbound(
       if (answer.ok) reply = answer.reply;
       continue;
     }
+    if (event.type === 'staff_message') {
+      const filed = await applyStaffMessage(ctx, row, connector, crmCtx, event);
+      if (filed?.contactId && connector.inboundReply)
+        reply = connector.inboundReply({ ref: event.conversationRef, contactId: filed.contactId });
+      continue;
+    }
     await applyInbound(ctx, row, event);
   }
   return reply;
+}
+
+/**
+ * Hidden settings a connector learnt from a request it verified (Bitrix24's application_token), merged into
+ * the stored settings under the row's lock. Only hidden fields: nothing the admin typed is overwritten.
+ */
+async function saveLearnedSettings(
+  ctx: AppContext,
+  row: IntegrationRow,
+  learned: Record<string, unknown>,
+): Promise<void> {
+  const schema = connectorOf(row).settingsSchema as unknown as SettingsShape;
+  const allowed = Object.entries(learned).filter(([key]) => {
+    const field = schema.shape[key];
+    return field !== undefined && settingsFields.get(field as never)?.hidden === true;
+  });
+  if (allowed.length === 0) return;
+  await ctx.db.transaction().execute(async (trx) => {
+    const fresh = await trx
+      .selectFrom('integrations')
+      .selectAll()
+      .where('id', '=', row.id)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!fresh) return;
+    const settings = schema.parse({
+      ...storedSettings(fresh as IntegrationRow, ctx.secrets),
+      ...Object.fromEntries(allowed),
+    }) as Record<string, unknown>;
+    const sealed = sealSettings(schema, settings, ctx.secrets, settingsAad(row.id));
+    await trx
+      .updateTable('integrations')
+      .set({
+        settings: JSON.stringify(sealed.plain),
+        settings_sealed: sealed.sealed,
+        updated_at: ctx.clock.now(),
+      })
+      .where('id', '=', row.id)
+      .execute();
+  });
 }
 
 async function operatorFor(
@@ -565,7 +651,7 @@ async function dialogFor(db: Kysely<DB>, row: IntegrationRow, ref: string) {
   if (!Number.isSafeInteger(id) || id <= 0) return null;
   const base = db
     .selectFrom('dialogs')
-    .select(['id', 'account_id', 'site_id'])
+    .select(['id', 'account_id', 'site_id', 'contact_id'])
     .where('account_id', '=', row.account_id)
     .where('site_id', '=', row.site_id);
   // Connectors push our contact id as the CRM's external id (Omnidesk custom_user_id, Planfix contactId),
@@ -577,6 +663,107 @@ async function dialogFor(db: Kysely<DB>, row: IntegrationRow, ref: string) {
   return (await base.where('id', '=', id).executeTakeFirst()) ?? null;
 }
 
+/**
+ * The conversation of a staff message: a `phone:+7…` ref (a chat the CRM started from a contact's phone,
+ * Planfix) is the contact's latest dialog on the site, or a new `phone` dialog with the contact captured,
+ * as a PBX call opens one; any other ref is what dialogFor reads.
+ */
+async function conversationDialog(
+  trx: Kysely<DB>,
+  ctx: AppContext,
+  row: IntegrationRow,
+  ref: string,
+  operatorId: number | null,
+): Promise<{ id: number; contact_id: number | null } | null> {
+  const byPhone = /^phone:(\+\d{7,15})$/.exec(ref);
+  if (!byPhone) return (await dialogFor(trx, row, ref)) ?? null;
+  const phone = byPhone[1]!;
+  return (
+    (await latestDialog(trx, row, phone)) ?? (await openPhoneDialog(trx, ctx.clock, row, phone, operatorId))
+  );
+}
+
+const personName = (name: string | null | undefined) =>
+  (name ?? '').normalize('NFC').replace(/ё/gi, 'е').replace(/\s+/g, ' ').trim().toLowerCase();
+
+/**
+ * The operator a staff message is from: the one mapped to the CRM user id, or, when the CRM names the
+ * author instead (Planfix sends `userName`/`userLastName`), to the only CRM user of that name. Names are
+ * read from the CRM's user list only when the integration has a mapping at all.
+ */
+async function staffOperator(
+  ctx: AppContext,
+  row: IntegrationRow,
+  connector: CrmConnector<unknown>,
+  crmCtx: CrmContext<unknown>,
+  event: Extract<InboundEvent, { type: 'staff_message' }>,
+): Promise<number | null> {
+  if (event.crmUserId) return operatorFor(ctx.db, row.id, event.crmUserId);
+  const name = personName(event.crmUserName);
+  if (!name) return null;
+  const mapping = await ctx.db
+    .selectFrom('integration_operator_map')
+    .select(['user_id', 'crm_user_id'])
+    .where('integration_id', '=', row.id)
+    .execute();
+  if (mapping.length === 0) return null;
+  let users: Awaited<ReturnType<typeof connector.listUsers>>;
+  try {
+    users = await connector.listUsers(crmCtx);
+  } catch (error) {
+    if (!isCrmError(error)) throw error;
+    ctx.logger.warn({ integrationId: row.id, error: error.toJSON() }, 'CRM users unavailable for a reply');
+    return null;
+  }
+  const named = new Set(users.filter((u) => personName(u.name) === name).map((u) => u.id));
+  const mapped = mapping.filter((m) => named.has(m.crm_user_id));
+  return mapped.length === 1 ? mapped[0]!.user_id : null;
+}
+
+/**
+ * A staff reply into the chat, once per external message id: from the mapped operator, or, with no
+ * operator mapped, an operator message whose text starts with the author's name (the chat keeps no
+ * sender name besides the operator). Returns the dialog it is filed under.
+ */
+async function applyStaffMessage(
+  ctx: AppContext,
+  row: IntegrationRow,
+  connector: CrmConnector<unknown>,
+  crmCtx: CrmContext<unknown>,
+  event: Extract<InboundEvent, { type: 'staff_message' }>,
+): Promise<{ id: number; contactId: number | null } | null> {
+  const operatorId = await staffOperator(ctx, row, connector, crmCtx, event);
+  const author = operatorId === null ? event.crmUserName?.trim() : null;
+  const text = (author ? `${author}: ${event.text}` : event.text).slice(0, 5000);
+  const sourceKey = event.externalMessageId ? `crm:${row.id}:${event.externalMessageId}` : null;
+  const filed = await ctx.db.transaction().execute(async (trx) => {
+    // The same external message twice (a CRM's redelivery) is stored once.
+    const stored = sourceKey
+      ? await trx
+          .selectFrom('chat_messages as m')
+          .innerJoin('dialogs as d', 'd.id', 'm.dialog_id')
+          .select(['d.id', 'd.contact_id'])
+          .where('m.source_key', '=', sourceKey)
+          .executeTakeFirst()
+      : undefined;
+    if (stored) return stored;
+    const dialog = await conversationDialog(trx, ctx, row, event.conversationRef, operatorId);
+    if (!dialog) return null;
+    await insertMessage(trx, ctx.clock, {
+      accountId: row.account_id,
+      siteId: row.site_id,
+      dialogId: dialog.id,
+      author: 'operator',
+      operatorId,
+      text,
+      sourceKey,
+    });
+    return dialog;
+  });
+  if (!filed) ctx.logger.warn({ integrationId: row.id }, 'inbound staff message for an unknown conversation');
+  return filed && { id: filed.id, contactId: filed.contact_id };
+}
+
 async function applyInbound(ctx: AppContext, row: IntegrationRow, event: InboundEvent): Promise<void> {
   if (event.type === 'call' || event.type === 'call_event') {
     const operatorId = await operatorFor(ctx.db, row.id, event.crmUserId);
@@ -584,28 +771,5 @@ async function applyInbound(ctx: AppContext, row: IntegrationRow, event: Inbound
     else await applyCallEvent(ctx, row, event, operatorId);
     return;
   }
-  if (event.type !== 'staff_message') {
-    ctx.logger.info({ integrationId: row.id, type: event.type }, 'inbound CRM event');
-    return;
-  }
-  const dialog = await dialogFor(ctx.db, row, event.conversationRef);
-  if (!dialog) {
-    ctx.logger.warn({ integrationId: row.id }, 'inbound staff message for an unknown conversation');
-    return;
-  }
-  const operatorId = await operatorFor(ctx.db, row.id, event.crmUserId);
-  const sourceKey = event.externalMessageId ? `crm:${row.id}:${event.externalMessageId}` : null;
-  await ctx.db.transaction().execute(async (trx) => {
-    // The same external message twice (a CRM's redelivery) is stored once.
-    if (await sourceKeyStored(trx, sourceKey)) return;
-    await insertMessage(trx, ctx.clock, {
-      accountId: dialog.account_id,
-      siteId: dialog.site_id,
-      dialogId: dialog.id,
-      author: 'operator',
-      operatorId,
-      text: event.text.slice(0, 5000),
-      sourceKey,
-    });
-  });
+  ctx.logger.info({ integrationId: row.id, type: event.type }, 'inbound CRM event');
 }

@@ -260,6 +260,8 @@ export const alfacrm = {
   },
 
   async attachNote(ctx, ref, note) {
+    // Not idempotent: crm-apis.md §8 documents no way to list a customer's communications, so a retry
+    // after a lost answer (timeout, 5xx: unknown outcome) may add the same communication twice.
     await call(
       ctx,
       `/${branchOf(ctx)}/communication/create`,

@@ -18,6 +18,7 @@ import {
   type VendorError,
   withTokens,
 } from '../http.ts';
+import { foundMarker, markedText } from '../notes.ts';
 import { apiBaseUrlField, field, joinUrl } from '../settings.ts';
 import type { CrmConnector, CrmContext, CrmRef, CrmUser } from '../types.ts';
 
@@ -187,6 +188,38 @@ async function getContact(ctx: Ctx, id: string): Promise<AmoContact> {
   return response.body as AmoContact;
 }
 
+/** Notes we add are recent: newest first, a few pages at most (250 a page, crm_platform/events-and-notes.md). */
+const NOTE_PAGES = 4;
+
+/**
+ * The marker of a common note on the contact matching `lookFor` (crm/notes.ts): GET
+ * /api/v4/contacts/{id}/notes, the list of one entity's notes (events-and-notes.md "Список примечаний по
+ * конкретной сущности"), newest first; 204 when there are none.
+ */
+async function findMarkedNote(ctx: Ctx, contactId: string, lookFor: string): Promise<string | null> {
+  for (let page = 1; page <= NOTE_PAGES; page++) {
+    const response = await api(
+      ctx,
+      {
+        method: 'GET',
+        path: `/api/v4/contacts/${encodeURIComponent(contactId)}/notes`,
+        query: { 'filter[note_type]': 'common', 'order[id]': 'desc', limit: 250, page },
+        effect: 'read',
+        label: 'amoCRM: list notes',
+      },
+      { accept: [204] },
+    );
+    if (response.status === 204) return null;
+    for (const note of embedded<{ params?: { text?: unknown } }>(response, 'notes')) {
+      const found = foundMarker(note.params?.text, lookFor);
+      if (found) return found;
+    }
+    const links = (response.body as { _links?: { next?: unknown } } | undefined)?._links;
+    if (!links?.next) return null;
+  }
+  return null;
+}
+
 export const amocrm = {
   id: 'amocrm',
   title: { ru: 'amoCRM', en: 'amoCRM' },
@@ -328,11 +361,15 @@ export const amocrm = {
     await api(ctx, {
       method: 'POST',
       path: `/api/v4/contacts/${encodeURIComponent(ref.id)}/notes`,
-      json: [{ note_type: 'common', params: { text: note.text } }],
+      json: [{ note_type: 'common', params: { text: markedText(note) } }],
       effect: 'create',
       label: 'amoCRM: add note',
     });
     return ref;
+  },
+
+  findNote(ctx, ref, lookFor) {
+    return findMarkedNote(ctx, ref.id, lookFor);
   },
 
   async listUsers(ctx) {

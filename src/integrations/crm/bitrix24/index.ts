@@ -1,172 +1,71 @@
-import { z } from 'zod';
 import { displayName, isPlaceholderName, missingValues, splitName } from '../contact.ts';
-import { type CallEffect, CrmError, notConfigured } from '../errors.ts';
+import { CrmError, isCrmError, notConfigured } from '../errors.ts';
+import { accepted, rejected, sameSecret, str } from '../inbound.ts';
+import type { CrmConnector, CrmRef, CrmUser, InboundEvent, InboundResult } from '../types.ts';
+import { type BitrixEvent, readBitrixEvent, staffMessages } from './events.ts';
 import {
-  type HttpResponse,
-  reauthorizationRequired,
-  type TokenRefresh,
-  type TokenSet,
-  tokensFromOAuth,
-  type VendorError,
-  withTokens,
-} from '../http.ts';
-import { apiBaseUrlField, field, hostInput, joinUrl } from '../settings.ts';
-import type { CrmConnector, CrmContext, CrmRef, CrmUser } from '../types.ts';
-import { parseBitrixEvent } from './events.ts';
+  CONNECTOR_ID,
+  confirmOpenLinesDelivery,
+  connectOpenLines,
+  sendOpenLinesMessages,
+} from './open-lines.ts';
+import { baseUrl, type Ctx, exchangeCode, rest, restWithToken } from './rest.ts';
+import { type Bitrix24Settings, bitrix24Settings } from './settings.ts';
+
+export { type Bitrix24Settings, bitrix24Settings };
 
 /**
  * IN-5 Bitrix24 REST (crm-apis.md §2). Two ways in: an inbound webhook URL the admin copies
  * (`https://{portal}/rest/{user}/{code}/`), or a local/market application with OAuth 2.0 (tokens from
  * oauth.bitrix24.tech, an hour each, refreshed with a 180-day refresh token). Creates a lead
  * (`crm.lead.add`), finds duplicates with `crm.duplicate.findbycomm`, saves dialogs as timeline
- * comments; the responsible user is the manager mapped to the operator. Optional Open Lines two-way:
- * operator replies arrive as ONIMCONNECTORMESSAGEADD events.
+ * comments; the responsible user is the manager mapped to the operator. Optional Open Lines two-way
+ * (application only, open-lines.ts): visitors' messages go to the line, operators' replies arrive as
+ * ONIMCONNECTORMESSAGEADD events and are confirmed as delivered.
  */
 
-export const bitrix24Settings = z
-  .object({
-    portal: field(hostInput(), { label: { ru: 'Домен портала', en: 'Portal domain' } }),
-    webhookUrl: field(z.url({ protocol: /^https?$/ }).optional(), {
-      label: { ru: 'Входящий вебхук', en: 'Inbound webhook URL' },
-      help: {
-        ru: 'Или установите приложение (OAuth) — тогда поле не нужно',
-        en: 'Or install the application (OAuth) and leave this empty',
-      },
-      secret: true,
-    }),
-    clientId: field(z.string().trim().min(1).optional(), {
-      label: { ru: 'Код приложения (client_id)', en: 'Application client_id' },
-      advanced: true,
-    }),
-    clientSecret: field(z.string().trim().min(1).optional(), {
-      label: { ru: 'Ключ приложения (client_secret)', en: 'Application client_secret' },
-      secret: true,
-      advanced: true,
-    }),
-    openLines: field(z.boolean().default(false), {
-      label: { ru: 'Передавать диалоги в чат Битрикс', en: 'Pass dialogs to Bitrix24 chat (Open Lines)' },
-    }),
-    applicationToken: field(z.string().min(1).optional(), {
-      label: { ru: 'Токен приложения', en: 'Application token' },
-      secret: true,
-      hidden: true,
-    }),
-    oauthServerUrl: field(z.url({ protocol: /^https?$/ }).default('https://oauth.bitrix24.tech'), {
-      label: { ru: 'Сервер авторизации', en: 'OAuth server' },
-      advanced: true,
-    }),
-    apiBaseUrl: apiBaseUrlField,
-  })
-  .refine((s) => s.webhookUrl !== undefined || (s.clientId !== undefined && s.clientSecret !== undefined), {
-    message: 'give an inbound webhook URL or the application client_id and client_secret',
-    path: ['webhookUrl'],
-  });
-export type Bitrix24Settings = z.infer<typeof bitrix24Settings>;
-type Ctx = CrmContext<Bitrix24Settings>;
-
-function baseUrl(settings: Bitrix24Settings): string {
-  if (settings.webhookUrl) return settings.webhookUrl.replace(/\/+$/, '');
-  return (settings.apiBaseUrl ?? `https://${settings.portal}`).replace(/\/+$/, '') + '/rest';
-}
-
-/** Bitrix24 answers `{error, error_description}`; the code decides, not the text (b24 error-codes.md). */
-function bitrixError(response: HttpResponse): VendorError | null {
-  const body = response.body as { error?: unknown; error_description?: unknown } | undefined;
-  if (!body || typeof body !== 'object' || !('error' in body)) return null;
-  const code = String(body.error ?? '');
-  const message = [code, body.error_description].filter((v) => typeof v === 'string' && v !== '').join(': ');
-  const base = { message, vendorCode: code || null };
-  switch (code) {
-    case 'QUERY_LIMIT_EXCEEDED':
-      // The leaky bucket drains 2 requests a second and sends no Retry-After.
-      return { ...base, kind: 'retryable', reason: 'rate_limited', retryAfterMs: 1000 };
-    case 'OPERATION_TIME_LIMIT':
-      return { ...base, kind: 'retryable', reason: 'rate_limited', retryAfterMs: 60_000 };
-    case 'OVERLOAD_LIMIT':
-    case 'PORTAL_DELETED':
-      // A manual block and a closed portal: repeating cannot help.
-      return { ...base, kind: 'permanent', reason: 'forbidden' };
-    case 'expired_token':
-    case 'invalid_token':
-    case 'NO_AUTH_FOUND':
-      return { ...base, kind: 'permanent', reason: 'unauthorized' };
-    case 'invalid_grant':
-    case 'invalid_client':
-      return { ...base, kind: 'permanent', reason: 'reauthorization_required' };
-    case 'PAYMENT_REQUIRED':
-      return { ...base, kind: 'permanent', reason: 'payment_required' };
-    default:
-      if (code === '' && /not found/i.test(String(body.error_description))) {
-        return { ...base, kind: 'permanent', reason: 'not_found' };
-      }
-      return base;
+/**
+ * An event whose application_token we do not know yet is believed only when its own `auth` proves it:
+ * the access token works against our portal (app.info, in the application's context) and the portal's
+ * member_id is the one our OAuth grant named. That is how the docs say to learn the token from OnAppInstall
+ * (api-reference/events/safe-event-handlers.md); any first event of the app carries the same `auth`
+ * (_includes/auth-params-in-events.md), so a connector bound after installation learns it too.
+ */
+async function verifiedEventAuth(ctx: Ctx, auth: Record<string, unknown>): Promise<boolean> {
+  const accessToken = str(auth.access_token);
+  const memberId = str(auth.member_id);
+  if (!accessToken || !memberId) return false;
+  const granted = await ctx.tokens.load().catch(() => null);
+  if (!granted?.extra?.member_id || !sameSecret(memberId, granted.extra.member_id)) return false;
+  try {
+    const info = await restWithToken<{ result?: unknown }>(ctx, 'app.info', {}, accessToken);
+    return Boolean(info.result && typeof info.result === 'object');
+  } catch (error) {
+    if (isCrmError(error)) return false;
+    throw error;
   }
 }
 
-async function tokenRequest(ctx: Ctx, grant: Record<string, string>, label: string): Promise<TokenSet> {
-  const { settings } = ctx;
-  if (!settings.clientId || !settings.clientSecret)
-    throw notConfigured('Bitrix24 application keys are not set', 'clientId');
-  const request = {
-    method: 'GET' as const,
-    url: joinUrl(settings.oauthServerUrl, '/oauth/token/'),
-    query: { ...grant, client_id: settings.clientId, client_secret: settings.clientSecret },
-    effect: 'write' as const,
-    label,
-  };
-  const response = await ctx.http.call(request, { vendorError: bitrixError });
-  const body = response.body as Record<string, unknown> | undefined;
-  if (body && 'error' in body)
-    throw ctx.http.errorFor(request, { ...response, status: 400 }, bitrixError(response));
-  const tokens = tokensFromOAuth(body, ctx.clock.now(), ['member_id', 'client_endpoint']);
-  if (!tokens)
-    throw new CrmError(`${label}: no access_token in the answer`, {
-      kind: 'retryable',
-      reason: 'bad_response',
-    });
-  return tokens;
-}
-
-const refresher =
-  (ctx: Ctx): TokenRefresh =>
-  async (current) => {
-    if (!current?.refreshToken) {
-      throw reauthorizationRequired('Bitrix24 application is not authorised: install it again');
-    }
-    return tokenRequest(
-      ctx,
-      { grant_type: 'refresh_token', refresh_token: current.refreshToken },
-      'Bitrix24: refresh token',
-    );
-  };
-
-/** Calls one REST method: POST JSON to `{base}/{method}`, `auth` in the body for OAuth. */
-async function rest<T>(
-  ctx: Ctx,
-  method: string,
-  params: Record<string, unknown>,
-  effect: CallEffect,
-): Promise<T> {
-  const label = `Bitrix24: ${method}`;
-  const send = async (auth: string | null) => {
-    const request = {
-      method: 'POST' as const,
-      url: joinUrl(baseUrl(ctx.settings), method),
-      json: auth ? { ...params, auth } : params,
-      effect,
-      label,
-    };
-    const response = await ctx.http.call(request, { vendorError: bitrixError });
-    const body = response.body as { result?: T; error?: unknown } | undefined;
-    // Errors are recognised by the body, not the status (a 200 may carry one).
-    if (!body || 'error' in body)
-      throw ctx.http.errorFor(request, { ...response, status: 400 }, bitrixError(response));
-    return body;
-  };
-  const body = ctx.settings.webhookUrl
-    ? await send(null)
-    : await withTokens(ctx, refresher(ctx), (tokens) => send(tokens.accessToken));
-  return body as T;
+/** An event on our URL: its application_token checked (or learnt), then our line's operator replies. */
+async function parseEvent(ctx: Ctx, event: BitrixEvent): Promise<InboundResult> {
+  const given = str(event.auth.application_token);
+  const stored = ctx.settings.applicationToken;
+  const events: InboundEvent[] = [];
+  if (!sameSecret(given, stored)) {
+    // A known token that differs is refused, except on a reinstall (a new installation, a new token).
+    if (stored && event.name !== 'ONAPPINSTALL') return rejected(401, 'application_token does not match');
+    if (!given || !(await verifiedEventAuth(ctx, event.auth)))
+      return rejected(403, 'application_token unknown and the event auth could not be verified');
+    events.push({ type: 'settings_learned', settings: { applicationToken: given } });
+  }
+  const { openLines, openLinesLine } = ctx.settings;
+  const messages = openLines && openLinesLine ? staffMessages(event, CONNECTOR_ID, openLinesLine) : [];
+  events.push(
+    ...(messages.length
+      ? messages
+      : [{ type: 'ignored' as const, reason: `event ${event.name || '(none)'}` }]),
+  );
+  return accepted(events, { contentType: 'text/plain; charset=utf-8', body: 'OK' });
 }
 
 interface BitrixMulti {
@@ -206,22 +105,22 @@ export const bitrix24 = {
     async exchangeCode(ctx, redirect) {
       const code = redirect.get('code');
       if (!code) throw notConfigured('Bitrix24 redirect has no code', 'code');
-      const tokens = await tokenRequest(
-        ctx,
-        { grant_type: 'authorization_code', code },
-        'Bitrix24: exchange code',
-      );
+      const tokens = await exchangeCode(ctx, code);
       await ctx.tokens.save(tokens);
       // The portal named by the authorisation server, not by the (forgeable) redirect.
       const endpoint = tokens.extra?.client_endpoint;
       const portal = endpoint ? new URL(endpoint).host : ctx.settings.portal;
-      return { ...ctx.settings, portal };
+      // A new grant may follow a reinstall, which gives the app a new application_token: learn it again
+      // from the next verified event.
+      return { ...ctx.settings, portal, applicationToken: undefined };
     },
   },
 
   async testConnection(ctx) {
     // crm.lead.fields needs the crm scope the connector works with.
     await rest(ctx, 'crm.lead.fields', {}, 'read');
+    // Connecting with Open Lines on also (re)registers the connector on the line and binds our event URL.
+    if (ctx.settings.openLines) await connectOpenLines(ctx);
     return { accountName: ctx.settings.portal };
   },
 
@@ -354,7 +253,22 @@ export const bitrix24 = {
     return users;
   },
 
-  parseInbound(ctx, request) {
-    return parseBitrixEvent(request, ctx.settings.applicationToken);
+  async parseInbound(ctx, request): Promise<InboundResult> {
+    const read = readBitrixEvent(request, ctx.settings.webhookToken);
+    if (read.kind === 'rejected') return read.result;
+    if (read.kind === 'placement') {
+      // The connector's settings slider: the line is chosen in our cabinet, not here.
+      return accepted([{ type: 'ignored', reason: 'placement' }], {
+        contentType: 'text/html; charset=utf-8',
+        body: '<!doctype html><meta charset="utf-8"><p>omnitalk: открытая линия настраивается в кабинете omnitalk.</p>',
+      });
+    }
+    return parseEvent(ctx, read.event);
+  },
+
+  chatRelay: {
+    enabled: (settings) => settings.openLines && settings.openLinesLine !== undefined,
+    send: sendOpenLinesMessages,
+    confirmDelivered: confirmOpenLinesDelivery,
   },
 } satisfies CrmConnector<Bitrix24Settings>;

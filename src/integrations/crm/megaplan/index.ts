@@ -312,6 +312,8 @@ export const megaplan = {
   },
 
   async attachNote(ctx, ref, note) {
+    // Not idempotent: crm-apis.md §7 documents only adding a comment, no list of an entity's comments,
+    // so a retry after a lost answer (timeout, 5xx: unknown outcome) may add the same comment twice.
     const escaped = note.text
       .replace(/&/g, '&amp;')
       .replace(/</g, '&lt;')

@@ -297,6 +297,9 @@ export const omnidesk = {
   },
 
   async attachNote(ctx, ref, note) {
+    // Not idempotent: a case's messages can be listed (GET /api/cases/{id}/messages.json, crm-apis.md
+    // §4), but whether notes are in that list, and how a case opened by a lost answer could be found
+    // again, is not documented; a retry after a lost answer (unknown outcome) may add the note twice.
     if (ref.kind === 'user') {
       // A user found by search has no case of ours yet: the transcript opens one, requested by that
       // user's email or phone (and in our custom channel, so staff replies come back to the chat).

@@ -53,9 +53,11 @@ export const planfixSettings = z.object({
       .regex(/^[^~]+$/, 'providerId cannot contain "~"'),
     { label: { ru: 'providerId', en: 'providerId' }, hidden: true },
   ),
+  // Ours, not Planfix's: generated with the integration (the same value as its receiver URL token, which
+  // the admin sees anyway) and shown, because the admin enters it in Planfix's chat settings; Planfix
+  // sends it back as `token` with every reply. providerId is generated and shown the same way.
   chatApiKey: field(z.string().min(20), {
     label: { ru: 'Ключ авторизации для API чата', en: 'Our chat API key' },
-    secret: true,
     hidden: true,
   }),
   planfixToken: field(z.string().trim().min(1), {
@@ -264,6 +266,9 @@ export const planfix = {
   },
 
   async attachNote(ctx, ref, note) {
+    // Not idempotent: the chat API has no command that lists a chat's messages (Список_команд_API_для_
+    // чатов.md), and REST task comments are UNCONFIRMED (crm-apis.md §5), so a retry after a lost answer
+    // (timeout, 5xx: unknown outcome) may post the same message into the task twice.
     const chatId = chatIdOf(ref);
     if (ref.kind === 'contact') {
       // The first message for a contact Planfix already had: pass what identifies it, so Planfix
@@ -315,4 +320,15 @@ export const planfix = {
   },
 
   parseInbound: parseReply,
+
+  // Planfix takes our answer `{chatId, contactId}` as the chat's ids: a chat it started by phone then
+  // continues under our contact id, the chat we push the visitor's messages into.
+  inboundReply({ ref, contactId }) {
+    const chatId = ref.startsWith('phone:') ? String(contactId) : ref;
+    return {
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ chatId, contactId: chatId }),
+    };
+  },
 } satisfies CrmConnector<PlanfixSettings>;

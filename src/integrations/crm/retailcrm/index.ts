@@ -9,6 +9,7 @@ import {
 } from '../contact.ts';
 import { type CallEffect, CrmError } from '../errors.ts';
 import type { HttpRequest, HttpResponse, QueryValue, VendorError } from '../http.ts';
+import { foundMarker, markedText } from '../notes.ts';
 import { apiBaseUrlField, field, hostInput, joinUrl } from '../settings.ts';
 import type { CrmConnector, CrmContext, CrmRef, CrmUser } from '../types.ts';
 
@@ -47,7 +48,13 @@ function baseUrl(settings: RetailcrmSettings): string {
 }
 
 /** Methods the key must allow (the seed asks the admin to tick them under "Разрешенные методы API"). */
-const REQUIRED_METHODS = ['/api/v5/customers', '/api/v5/customers/create', '/api/v5/customers/notes/create'];
+const REQUIRED_METHODS = [
+  '/api/v5/customers',
+  '/api/v5/customers/create',
+  '/api/v5/customers/notes/create',
+  // Listing notes lets a retried note find itself instead of attaching the dialog twice.
+  '/api/v5/customers/notes',
+];
 
 function retailError(response: HttpResponse, effect: CallEffect): VendorError | null {
   const body = response.body as { errorMsg?: unknown; errors?: unknown } | undefined;
@@ -121,6 +128,32 @@ const storedOf = (c: RetailCustomer) => ({
   phones: (c.phones ?? []).map((p) => p.number),
   emails: c.email ? [c.email] : [],
 });
+
+/** A customer's notes are few; a retried note is among the latest, so a few pages are enough. */
+const NOTE_PAGES = 20;
+
+/**
+ * The marker of a customer's note matching `lookFor` (crm/notes.ts): GET /api/v5/customers/notes with
+ * `filter[customerIds][]` (crm-apis.md §3; retailcrm/api-client-go filters.go NotesFilter), 100 a page.
+ * The text filter is not used: how it matches is not documented, so the text is checked here.
+ */
+async function findMarkedNote(ctx: Ctx, customerId: string, lookFor: string): Promise<string | null> {
+  for (let page = 1; page <= NOTE_PAGES; page++) {
+    const body = await api<{ notes?: { text?: unknown }[]; pagination?: { totalPageCount?: number } }>(ctx, {
+      method: 'GET',
+      path: '/api/v5/customers/notes',
+      query: { 'filter[customerIds][]': Number(customerId), limit: 100, page },
+      effect: 'read',
+      label: 'RetailCRM: list notes',
+    });
+    for (const note of body.notes ?? []) {
+      const found = foundMarker(note.text, lookFor);
+      if (found) return found;
+    }
+    if (page >= (body.pagination?.totalPageCount ?? 1)) return null;
+  }
+  return null;
+}
 
 export const retailcrm = {
   id: 'retailcrm',
@@ -256,7 +289,7 @@ export const retailcrm = {
   async attachNote(ctx, ref, note) {
     const payload = {
       customer: { id: Number(ref.id) },
-      text: note.text,
+      text: markedText(note),
       ...(note.authorUserId ? { managerId: Number(note.authorUserId) } : {}),
     };
     await api(ctx, {
@@ -267,6 +300,10 @@ export const retailcrm = {
       label: 'RetailCRM: create note',
     });
     return ref;
+  },
+
+  findNote(ctx, ref, lookFor) {
+    return findMarkedNote(ctx, ref.id, lookFor);
   },
 
   async listUsers(ctx) {

@@ -274,6 +274,8 @@ export const uon = {
   },
 
   async attachNote(ctx, ref, note) {
+    // Not idempotent: crm-apis.md §6 documents only request-action/create, no list of a request's
+    // actions, so a retry after a lost answer (timeout, 5xx: unknown outcome) may add the action twice.
     await call(
       ctx,
       'POST',

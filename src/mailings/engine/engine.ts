@@ -11,6 +11,7 @@ import {
 import { moveBatch } from '../../billing/ledger.ts';
 import { getPrice } from '../../billing/prices.ts';
 import type { ChannelAdapter, OutboundMessage, SubmitResult } from '../../channels/types.ts';
+import { type Instant, readBatch } from '../../db/batch-read.ts';
 import { isSingleConnection } from '../../db/database.ts';
 import type { DB, RecipientEndReason, RecipientState, StopListSource } from '../../db/schema.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -121,16 +122,16 @@ interface DecisionRow {
   step: number;
   attempt: number;
   state: RecipientState;
-  entered_at: Date;
-  first_sent_at: Date | null;
+  entered_at: Instant;
+  first_sent_at: Instant | null;
   message_id: number | null;
-  due_at: Date | null;
+  due_at: Instant | null;
   channel: SendChannel | null;
   statuses: string[] | null;
   replies: string[] | null;
   ivr_digits: string[] | null;
   error_reason: ErrorReason | null;
-  sent_at: Date | null;
+  sent_at: Instant | null;
   cost: number | null;
   refunded: boolean | null;
 }
@@ -161,8 +162,11 @@ export class CascadeEngine {
   private readonly batch: number;
   private completedCheckedAt = Number.NEGATIVE_INFINITY;
   private leasesCheckedAt = performance.now();
+  /** Batch reads come as one JSON document on PGlite (see readBatch). */
+  private readonly json: boolean;
   constructor(private readonly deps: EngineDeps) {
     this.batch = deps.batchSize ?? DEFAULT_BATCH;
+    this.json = isSingleConnection(deps.db);
   }
 
   /** One pass over every kind of due work. */
@@ -278,39 +282,46 @@ export class CascadeEngine {
     const now = this.now();
     return db.transaction().execute(async (trx) => {
       await batchPlanner(trx);
-      const events = await sql<{
-        id: number;
-        provider: string;
-        provider_message_id: string;
-        kind: 'status' | 'reply' | 'ivr';
-        status: string | null;
-        text: string | null;
-        digits: string | null;
-        occurs_at: Date;
-        received_at: Date;
-      }>`
+      const eventRows = await readBatch(
+        trx,
+        this.json,
+        sql<{
+          id: number;
+          provider: string;
+          provider_message_id: string;
+          kind: 'status' | 'reply' | 'ivr';
+          status: string | null;
+          text: string | null;
+          digits: string | null;
+          occurs_at: Instant;
+          received_at: Instant;
+        }>`
         select id, provider, provider_message_id, kind, status, text, digits, occurs_at, received_at
         from provider_events
         where processed_at is null and occurs_at <= ${iso(now)}::timestamptz
         order by occurs_at, id
         limit ${this.batch}
-        for update skip locked`.execute(trx);
+        for update skip locked`,
+      );
+      const events = { rows: eventRows };
       if (events.rows.length === 0) return 0;
       const pairs = [
         ...new Map(events.rows.map((e) => [`${e.provider}\u0000${e.provider_message_id}`, e])).values(),
       ];
-      const found = await sql<{
-        id: number;
-        recipient_id: number;
-        provider: string;
-        provider_message_id: string;
-      }>`
+      const found = await readBatch(
+        trx,
+        this.json,
+        sql<{
+          id: number;
+          recipient_id: number;
+          provider: string;
+          provider_message_id: string;
+        }>`
         select m.id, m.recipient_id, m.provider, m.provider_message_id
         from unnest(${pairs.map((e) => e.provider)}::text[], ${pairs.map((e) => e.provider_message_id)}::text[]) as x(p, i)
-        join messages m on m.provider = x.p and m.provider_message_id = x.i`.execute(trx);
-      const byProviderId = new Map(
-        found.rows.map((m) => [`${m.provider}\u0000${m.provider_message_id}`, m.id]),
+        join messages m on m.provider = x.p and m.provider_message_id = x.i`,
       );
+      const byProviderId = new Map(found.map((m) => [`${m.provider}\u0000${m.provider_message_id}`, m.id]));
 
       // Replies to something that is not a mailing message (an operator's answer sent on a channel).
       const unmatched = events.rows.filter(
@@ -364,29 +375,35 @@ export class CascadeEngine {
       let outcome: Outcome | null = null;
       if (updates.size > 0) {
         const ids = [...updates.keys()];
-        const recipientOf = new Map(found.rows.map((m) => [m.id, m.recipient_id]));
+        const recipientOf = new Map(found.map((m) => [m.id, m.recipient_id]));
         // Recipients first, in id order: the same order every path locks them in, so no deadlock. Holding
         // a waiting recipient holds its message too (every decision about it goes through this lock).
-        const waiting = await sql<Omit<DecisionRow, keyof MessageFields>>`
+        const waiting = await readBatch(
+          trx,
+          this.json,
+          sql<Omit<DecisionRow, keyof MessageFields>>`
           select r.id, r.mailing_id, r.account_id, r.variant, r.block_id, r.step, r.attempt, r.state,
                  r.entered_at, r.first_sent_at, r.message_id, r.due_at
           from mailing_recipients r
           where r.id = any(${[...new Set(ids.map((id) => recipientOf.get(id)!))]}::int8[]) and r.state = 'waiting'
           order by r.id
-          for update`.execute(trx);
-        const current = await sql<
-          MessageFields & { id: number; phone: string; mailing_id: number; account_id: number }
-        >`
+          for update`,
+        );
+        const current = await readBatch(
+          trx,
+          this.json,
+          sql<MessageFields & { id: number; phone: string; mailing_id: number; account_id: number }>`
           select m.id, m.phone, m.mailing_id, m.account_id, m.channel, m.statuses, m.replies, m.ivr_digits,
                  m.error_reason, m.sent_at, m.cost, m.refunded
-          from messages m where m.id = any(${ids}::int8[])`.execute(trx);
-        const byMessage = new Map(current.rows.map((m) => [m.id, m]));
+          from messages m where m.id = any(${ids}::int8[])`,
+        );
+        const byMessage = new Map(current.map((m) => [m.id, m]));
 
-        await this.addUnsubscribes(trx, current.rows, updates, now);
-        await this.forwardReplies(trx, current.rows, updates);
+        await this.addUnsubscribes(trx, current, updates, now);
+        await this.forwardReplies(trx, current, updates);
 
         const rows: DecisionRow[] = [];
-        for (const r of waiting.rows) {
+        for (const r of waiting) {
           const m = r.message_id === null ? undefined : byMessage.get(r.message_id);
           const u = r.message_id === null ? undefined : updates.get(r.message_id);
           if (!m || !u) continue;
@@ -534,7 +551,10 @@ export class CascadeEngine {
     const now = this.now();
     return db.transaction().execute(async (trx) => {
       await batchPlanner(trx);
-      const rows = await sql<DecisionRow>`
+      const rows = await readBatch(
+        trx,
+        this.json,
+        sql<DecisionRow>`
         select r.id, r.mailing_id, r.account_id, r.variant, r.block_id, r.step, r.attempt, r.state, r.entered_at,
                r.first_sent_at, r.message_id, r.due_at, msg.channel, msg.statuses, msg.replies, msg.ivr_digits,
                msg.error_reason, msg.sent_at, msg.cost, msg.refunded
@@ -544,14 +564,15 @@ export class CascadeEngine {
         where r.state in ('waiting', 'delay') and r.due_at <= ${iso(now)}::timestamptz and m.status = 'running'
         order by r.due_at
         limit ${this.batch}
-        for update of r skip locked`.execute(trx);
-      if (rows.rows.length === 0) return 0;
+        for update of r skip locked`,
+      );
+      if (rows.length === 0) return 0;
       const mailings = await this.cache.load(
         trx,
-        rows.rows.map((r) => r.mailing_id),
+        rows.map((r) => r.mailing_id),
       );
-      await writeOutcome(trx, this.deps.clock, decideAll(rows.rows, mailings, now), now);
-      return rows.rows.length;
+      await writeOutcome(trx, this.deps.clock, decideAll(rows, mailings, now), now);
+      return rows.length;
     });
   }
 
@@ -567,7 +588,10 @@ export class CascadeEngine {
     const leases: Lease[] = [];
     const batch = db.transaction().execute(async (trx) => {
       await batchPlanner(trx);
-      const rows = await sql<SendRow>`
+      const claimed = await readBatch(
+        trx,
+        this.json,
+        sql<SendRow>`
         select r.id, r.mailing_id, r.account_id, r.phone, r.timezone, r.vars, r.variant, r.block_id, r.step,
                r.attempt, r.first_sent_at
         from mailing_recipients r
@@ -575,7 +599,9 @@ export class CascadeEngine {
         where r.state in ('send', 'sending') and r.due_at <= ${iso(now)}::timestamptz and m.status = 'running'
         order by r.due_at
         limit ${this.batch}
-        for update of r skip locked`.execute(trx);
+        for update of r skip locked`,
+      );
+      const rows = { rows: claimed };
       if (rows.rows.length === 0) return 0;
       const mailings = await this.cache.load(
         trx,
@@ -812,7 +838,7 @@ interface SendRow {
   block_id: string;
   step: number;
   attempt: number;
-  first_sent_at: Date | null;
+  first_sent_at: Instant | null;
 }
 
 interface Candidate {

@@ -10,6 +10,11 @@
  * parsed by Node per row. Its time is a floor for any engine that keeps these rows durable on the
  * machine it runs on (the engine's own time is in bench/cascade.ts).
  *
+ * It also measures a machine floor, below any engine whatever its tables: W1's row writes on the narrowest
+ * tables that can hold them (primary keys only, no index to find a message by the provider's id, no
+ * sandbox memory), each phase one statement over the whole mailing, events joined by primary key. A
+ * durable engine cannot do less than this on the same database and machine.
+ *
  *   node --import tsx bench/cascade-floor.ts [--recipients 1000000] [--chunk 50000] [--only pglite|pg]
  *     [--out bench/results/cascade-floor.json]
  */
@@ -154,6 +159,94 @@ async function floor(db: Kysely<DB>) {
   };
 }
 
+/**
+ * W1's least writes on the narrowest tables: recipients inserted, each send a message row and a move of
+ * its recipient to waiting, each receipt an event row written, applied to its message and deleted, each
+ * decision a move of the recipient. One statement per phase over every recipient, no claims, no indexes
+ * beyond primary keys, message ids chosen so that every join is by primary key.
+ */
+async function machineFloor(db: Kysely<DB>) {
+  const phases: Record<string, number> = {};
+  const run = async (name: string, statement: ReturnType<typeof sql>) => {
+    const t0 = performance.now();
+    await statement.execute(db);
+    phases[name] = Number(((performance.now() - t0) / 1000).toFixed(2)) + (phases[name] ?? 0);
+  };
+  await sql`select set_config('synchronous_commit', 'off', false), set_config('jit', 'off', false)`.execute(
+    db,
+  );
+  await sql`drop table if exists floor_r, floor_m, floor_e`.execute(db);
+  await sql`create table floor_r (id int8 primary key, phone text not null, state text not null, block_id text not null,
+    step int4 not null, due_at timestamptz, message_id int8, end_reason text) with (fillfactor = 50)`.execute(
+    db,
+  );
+  await sql`create table floor_m (id int8 primary key, recipient_id int8 not null, channel text not null,
+    provider_message_id text not null, statuses text[] not null default '{}', final_status text)
+    with (fillfactor = 70)`.execute(db);
+  await sql`create table floor_e (id int8 primary key, message_id int8 not null, status text not null)`.execute(
+    db,
+  );
+  const t0 = performance.now();
+  await run(
+    'recipients',
+    sql`insert into floor_r (id, phone, state, block_id, step, due_at)
+      select g, '+7900' || lpad(g::text, 7, '0'), 'send', 'viber', 0, now() from generate_series(1, ${N}) g`,
+  );
+  // Viber for everyone (message id = recipient id), SMS for the 40% not delivered (message id = N + recipient id).
+  for (const [channel, offset, undelivered] of [
+    ['viber', 0, sql`(r.id % 5) in (0, 1)`],
+    ['sms', N, sql`r.id % 20 = 0`],
+  ] as const) {
+    await run(
+      `${channel}: send`,
+      sql`insert into floor_m (id, recipient_id, channel, provider_message_id)
+        select r.id + ${offset}, r.id, ${channel}, 'sbx-' || (r.id + ${offset}) from floor_r r where r.state = 'send'`,
+    );
+    await run(
+      `${channel}: send`,
+      sql`update floor_r set state = 'waiting', message_id = id + ${offset}, due_at = now() + interval '10 minutes'
+        where state = 'send'`,
+    );
+    await run(
+      `${channel}: events`,
+      sql`insert into floor_e (id, message_id, status)
+        select r.message_id, r.message_id, case when ${undelivered} then 'undelivered' else 'delivered' end
+        from floor_r r where r.state = 'waiting'`,
+    );
+    await run(
+      `${channel}: events`,
+      sql`update floor_m m set statuses = m.statuses || e.status, final_status = e.status from floor_e e where m.id = e.id`,
+    );
+    await run(`${channel}: events`, sql`delete from floor_e`);
+    await run(
+      `${channel}: decide`,
+      channel === 'viber'
+        ? sql`update floor_r r set
+            state = case when m.final_status = 'undelivered' then 'send' else 'done' end,
+            block_id = case when m.final_status = 'undelivered' then 'sms' else r.block_id end,
+            step = case when m.final_status = 'undelivered' then 1 else r.step end,
+            due_at = case when m.final_status = 'undelivered' then now() end,
+            end_reason = case when m.final_status = 'undelivered' then null else 'finished' end
+          from floor_m m where m.id = r.message_id and r.state = 'waiting'`
+        : sql`update floor_r r set state = 'done', due_at = null,
+            end_reason = case when m.final_status = 'delivered' then 'goal' else 'finished' end
+          from floor_m m where m.id = r.message_id and r.state = 'waiting'`,
+    );
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const counts = await sql<{ messages: number; done: number }>`select
+    (select count(*) from floor_m)::int8 as messages,
+    (select count(*) from floor_r where state = 'done')::int8 as done`.execute(db);
+  await sql`drop table floor_r, floor_m, floor_e`.execute(db);
+  return {
+    recipients: N,
+    messages: Number(counts.rows[0]!.messages),
+    done: Number(counts.rows[0]!.done),
+    wallSeconds: Number(seconds.toFixed(2)),
+    phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Number(v.toFixed(2))])),
+  };
+}
+
 const results: Record<string, unknown> = {};
 if (!only || only === 'pglite') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omnitalk-floor-'));
@@ -161,6 +254,8 @@ if (!only || only === 'pglite') {
   try {
     results.pglite = await floor(database.db);
     process.stderr.write(`pglite ${JSON.stringify(results.pglite)}\n`);
+    results.pgliteMachine = await machineFloor(database.db);
+    process.stderr.write(`pglite machine ${JSON.stringify(results.pgliteMachine)}\n`);
   } finally {
     await database.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -172,6 +267,8 @@ if (pgBase && (!only || only === 'pg')) {
   try {
     results.postgres = await floor(database.db);
     process.stderr.write(`postgres ${JSON.stringify(results.postgres)}\n`);
+    results.postgresMachine = await machineFloor(database.db);
+    process.stderr.write(`postgres machine ${JSON.stringify(results.postgresMachine)}\n`);
   } finally {
     await database.close();
     await dropScratchDatabase(pgBase, url);

@@ -3,6 +3,7 @@ import { auditBalance, getBalance } from '../../src/billing/ledger.ts';
 import type { Database } from '../../src/db/database.ts';
 import { cascadeWorld } from '../support/cascade.ts';
 import { backends } from '../support/db.ts';
+import { ScriptedProvider } from '../support/scripted-channel.ts';
 
 const viberThenSms = {
   name: 'Viber → SMS',
@@ -73,5 +74,41 @@ describe.each(backends)('cascade engine basics on $name', (backend) => {
     expect(mailing.status).toBe('completed');
     // Delivered early: recipient 1 reached the goal before the decision time (early move-on).
     expect(new Set(w.provider.calls.map((c) => c.key)).size).toBe(w.provider.calls.length);
+  });
+
+  it("matches each event to its own provider's message when two providers use the same message id", async () => {
+    // Both providers call a recipient's message by the phone number, so the Viber and the SMS message of one
+    // recipient share an id; events are told apart by provider only.
+    const w = await cascadeWorld(database, { provider: new ScriptedProvider((m) => `id-${m.to}`) });
+    await w.addContacts([
+      { phone: '+79990000011', name: 'Анна' },
+      { phone: '+79990000012', name: 'Борис' },
+    ]);
+    w.provider
+      .script('viber', '+79990000011', [{ afterSec: 30, status: 'undelivered' }])
+      .script('sms', '+79990000011', [
+        { afterSec: 10, status: 'delivered' },
+        { afterSec: 20, reply: 'стоп' },
+      ])
+      .script('viber', '+79990000012', [{ afterSec: 30, status: 'delivered' }]);
+    const id = await w.mailing({ scheme: viberThenSms });
+    await w.run();
+    const messages = await w.messages(id);
+    expect(messages.map((m) => [m.phone, m.channel, m.statuses, m.link_id])).toEqual([
+      ['+79990000011', 'viber', ['undelivered'], 'v_undelivered'],
+      ['+79990000011', 'sms', ['delivered'], 's_delivered'],
+      ['+79990000012', 'viber', ['delivered'], 'v_delivered'],
+    ]);
+    const replies = await w.db
+      .selectFrom('messages')
+      .select(['channel', 'replies'])
+      .where('mailing_id', '=', id)
+      .where('phone', '=', '+79990000011')
+      .orderBy('id')
+      .execute();
+    expect(replies).toEqual([
+      { channel: 'viber', replies: [] },
+      { channel: 'sms', replies: ['стоп'] },
+    ]);
   });
 });

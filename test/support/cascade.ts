@@ -46,11 +46,11 @@ export interface CascadeWorld {
 
 export async function cascadeWorld(
   database: Database,
-  options: { balance?: number; start?: string } = {},
+  options: { balance?: number; start?: string; provider?: ScriptedProvider } = {},
 ): Promise<CascadeWorld> {
   const db = database.db;
   const clock = new ManualClock(options.start ?? '2026-11-25T09:00:00Z'); // 12:00 in Moscow, a Wednesday
-  const provider = new ScriptedProvider();
+  const provider = options.provider ?? new ScriptedProvider();
   const engine = new CascadeEngine({ db, clock, adapters: provider.adapters(), batchSize: 500 });
   const account = await createAccount(db, clock, `Cascade ${Math.random().toString(36).slice(2)}`);
   if ((options.balance ?? 100_000) > 0)

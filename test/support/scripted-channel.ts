@@ -28,6 +28,12 @@ export class ScriptedProvider {
   private readonly sequences = new Map<string, Script[]>();
   private readonly seen = new Map<string, number>();
 
+  /**
+   * `idOf` names the provider's message id (default: from the key, unique across providers). Real providers
+   * number their messages independently, so two of them may well use the same id for different messages.
+   */
+  constructor(private readonly idOf: (m: OutboundMessage) => string = (m) => `pm-${m.key}`) {}
+
   script(channel: SendChannel, phone: string, ...scripts: Script[]): this {
     this.sequences.set(`${channel}:${phone}`, scripts);
     return this;
@@ -57,7 +63,7 @@ export class ScriptedProvider {
             results.push({ key: m.key, ok: false, error: script.error, message: 'scripted failure' });
             continue;
           }
-          const providerMessageId = `pm-${m.key}`;
+          const providerMessageId = this.idOf(m);
           this.accepted.set(m.key, providerMessageId);
           results.push({ key: m.key, ok: true, providerMessageId });
           const now = ctx.clock.now().getTime();

@@ -28,6 +28,7 @@ import { migrate } from '../src/db/migrate.ts';
 import type { DB } from '../src/db/schema.ts';
 import { systemClock } from '../src/shared/clock.ts';
 import { createScratchDatabase, dropScratchDatabase } from '../test/support/db.ts';
+import { serverSettings } from './server-settings.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string) => {
@@ -269,6 +270,7 @@ if (pgBase && (!only || only === 'pg')) {
     process.stderr.write(`postgres ${JSON.stringify(results.postgres)}\n`);
     results.postgresMachine = await machineFloor(database.db);
     process.stderr.write(`postgres machine ${JSON.stringify(results.postgresMachine)}\n`);
+    results.server = await serverSettings(database.db);
   } finally {
     await database.close();
     await dropScratchDatabase(pgBase, url);

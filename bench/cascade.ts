@@ -33,6 +33,7 @@ import { mailingInputSchema } from '../src/mailings/settings.ts';
 import { systemClock } from '../src/shared/clock.ts';
 import { createScratchDatabase, dropScratchDatabase } from '../test/support/db.ts';
 import type { BullmqW1Result } from './peer-bullmq.ts';
+import { serverSettings } from './server-settings.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string) => {
@@ -226,7 +227,10 @@ async function runPostgres(workers: number) {
       machine: machineBusySeconds() - busy0,
     };
     const c = await counts(database, mailingId);
-    return result(`postgres`, workers, seconds, c, peak, setupSeconds, cpu);
+    return {
+      ...result(`postgres`, workers, seconds, c, peak, setupSeconds, cpu),
+      server: await serverSettings(database.db),
+    };
   } finally {
     // Workers first (they hold connections to the scratch database), then our pool, then the database.
     await Promise.all(
@@ -274,7 +278,7 @@ function result(
   return r;
 }
 
-const results: ReturnType<typeof result>[] = [];
+const results: (ReturnType<typeof result> & { server?: Record<string, string> })[] = [];
 if (!only || only === 'pglite') results.push(await runPglite());
 if (pgBase && (!only || only === 'pg1')) results.push(await runPostgres(1));
 if (pgBase && (!only || only === 'pg2')) results.push(await runPostgres(2));

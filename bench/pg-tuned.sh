@@ -36,7 +36,8 @@ checkpoint_completion_target = 0.9
 random_page_cost = 1.1
 CONF
     fi
-    as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/log' -w start" >/dev/null
+    as_pg "'$bin/pg_ctl' -D '$dir/data' status" >/dev/null 2>&1 ||
+      as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/log' -w start" >/dev/null
     as_pg "'$bin/psql' -h 127.0.0.1 -p $port -U postgres -Atc \"select 1 from pg_database where datname = 'test'\" postgres" | grep -q 1 ||
       as_pg "'$bin/createdb' -h 127.0.0.1 -p $port -U postgres test"
     echo "TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$port/test"

@@ -9,7 +9,7 @@
  * W1 with BullMQ (bench/peer-bullmq.ts, in a child process so its RSS is its own) with the same N, and
  * adds `peer` and `ratios` (our recipients/s over the peer's, per result) to the output.
  *
- *   node --import tsx bench/cascade.ts [--recipients 1000000] [--only pglite|pg1|pg2] [--no-peer] [--batch 5000]
+ *   node --import tsx bench/cascade.ts [--recipients 1000000] [--only pglite,pg1,pg2] [--no-peer] [--batch 5000]
  *     [--out bench/results/cascade.json]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -41,7 +41,8 @@ const arg = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const N = Number(arg('recipients') ?? 1_000_000);
-const only = arg('only');
+const only = arg('only')?.split(',');
+const runs = (name: string) => !only || only.includes(name);
 const withPeer = !args.includes('--no-peer');
 const batch = Number(arg('batch') ?? 5000);
 const pgBase = process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || null;
@@ -279,9 +280,9 @@ function result(
 }
 
 const results: (ReturnType<typeof result> & { server?: Record<string, string> })[] = [];
-if (!only || only === 'pglite') results.push(await runPglite());
-if (pgBase && (!only || only === 'pg1')) results.push(await runPostgres(1));
-if (pgBase && (!only || only === 'pg2')) results.push(await runPostgres(2));
+if (runs('pglite')) results.push(await runPglite());
+if (pgBase && runs('pg1')) results.push(await runPostgres(1));
+if (pgBase && runs('pg2')) results.push(await runPostgres(2));
 
 /** True when a Redis server answers PING on host:port within a second. */
 function redisAnswers(host: string, port: number): Promise<boolean> {

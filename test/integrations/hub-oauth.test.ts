@@ -322,12 +322,10 @@ describe.each(backends)('CRM OAuth through the hub on $name', (backend) => {
     await capture(h);
     await waitFor(amoCreates, (c) => c.length === 1);
     // The create reaching the fake comes before the runner marks the event done: wait for that too.
-    expect(
-      await waitFor(
-        () => eventStatuses(h),
-        (s) => s.length === 2 && s.every((x) => x === 'done'),
-      ),
-    ).toEqual(['done', 'done']);
+    await waitFor(
+      () => eventStatuses(h),
+      (s) => s.length === 2 && s.every((x) => x === 'done'),
+    );
     const requests = amo.server.requests;
     expect(requests[0]!.path).toBe('/api/v4/contacts');
     expect(bearer(requests[0]!)).toBe(renewed.accessToken);

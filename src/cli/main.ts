@@ -78,14 +78,17 @@ async function runRole(role: Role): Promise<void> {
     const worker = startWorker(ctx);
     stops.unshift(() => worker.stop());
     const clock = config.fastClock ? await SharedFastClock.open(ctx.db, ctx.clock.now()) : ctx.clock;
-    const engine = startEngineLoop({
-      db: ctx.db,
-      clock,
-      adapters: channelAdapters(),
-      logger: ctx.logger,
-      batchSize: config.engineBatch,
-      ...chatHooks(clock),
-    });
+    const engine = startEngineLoop(
+      {
+        db: ctx.db,
+        clock,
+        adapters: channelAdapters(),
+        logger: ctx.logger,
+        batchSize: config.engineBatch,
+        ...chatHooks(clock),
+      },
+      { lanes: config.engineLanes ?? undefined },
+    );
     stops.unshift(() => engine.stop());
     // The CRM hub's outbox runner (issue 5) on pg-boss over the same database.
     const hub = new HubRunner({

@@ -15,6 +15,11 @@ const envSchema = z.object({
   OMNITALK_FAST_CLOCK: z.enum(['0', '1']).default('0'),
   /** Recipients (and events) the engine moves per statement. */
   OMNITALK_ENGINE_BATCH: z.coerce.number().int().min(1).max(100_000).default(5000),
+  /**
+   * Engine loops per worker process, side by side (PostgreSQL only; PGlite has one connection). Unset:
+   * 2 on PostgreSQL, 1 on PGlite.
+   */
+  OMNITALK_ENGINE_LANES: z.coerce.number().int().min(1).max(16).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -31,6 +36,8 @@ export interface Config {
   logLevel: string;
   fastClock: boolean;
   engineBatch: number;
+  /** Null: the default for the database (see OMNITALK_ENGINE_LANES). */
+  engineLanes: number | null;
 }
 
 /** Reads and validates the environment once; a bad variable stops the process with its name. */
@@ -58,5 +65,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     fastClock: e.OMNITALK_FAST_CLOCK === '1',
     engineBatch: e.OMNITALK_ENGINE_BATCH,
+    engineLanes: e.OMNITALK_ENGINE_LANES ?? null,
   };
 }

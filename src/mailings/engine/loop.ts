@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { isSingleConnection } from '../../db/database.ts';
 import { CascadeEngine, type EngineDeps, idleTick } from './engine.ts';
 import { SharedFastClock } from './fast-clock.ts';
 import { EngineVacuum } from './vacuum.ts';
@@ -22,6 +23,15 @@ export function startEngineLoop(
     untilIdle?: boolean;
     fastClockQuantumMs?: number;
     onTick?: () => void | Promise<void>;
+    /**
+     * How many tick loops run side by side in this process, sharing the engine: by default 2 on
+     * PostgreSQL, 1 on PGlite. On PostgreSQL each lane claims its own batches (SKIP LOCKED), as another
+     * worker process would, so the server has the next batch to work on while the worker is busy with the
+     * last one's rows. Measured with bench/cascade.ts (W1, one worker, stock server, one run each, back to
+     * back): 300k recipients 96.9 s with one lane, 68.7 s with two, 78.0 s with three; 1M 388 s and 314 s.
+     * On a single-connection database (PGlite) lanes would only queue for the one connection.
+     */
+    lanes?: number;
   } = {},
 ): EngineLoop {
   const engine = new CascadeEngine(deps);
@@ -30,43 +40,49 @@ export function startEngineLoop(
   const fast = deps.clock instanceof SharedFastClock ? deps.clock : null;
   const vacuum = new EngineVacuum(deps.db, deps.logger);
   let stopped = false;
-  let wake: (() => void) | null = null;
+  const sleepers = new Set<() => void>();
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      wake = () => {
+      const wake = () => {
         clearTimeout(timer);
+        sleepers.delete(wake);
         resolve();
       };
+      const timer = setTimeout(wake, ms);
+      sleepers.add(wake);
     });
+  const lane = async () => {
+    while (!stopped) {
+      try {
+        if (fast) await fast.refresh();
+        const r = await engine.tick();
+        await options.onTick?.();
+        await vacuum.processed(r.events + r.advanced + r.sent);
+        if (!idleTick(r)) continue;
+        const next = await engine.nextDueAt();
+        if (!next) {
+          if (options.untilIdle) return;
+          await sleep(maxSleep);
+          continue;
+        }
+        if (fast) {
+          // Jump a little past the next due moment so each tick moves a batch, not one event: simulated
+          // times may be up to `fastClockQuantumMs` late, which is nothing next to decision times.
+          await fast.advanceTo(new Date(next.getTime() + quantum));
+          continue;
+        }
+        const wait = Math.max(0, next.getTime() - deps.clock.now().getTime());
+        await sleep(Math.min(Math.max(wait, 20), maxSleep));
+      } catch (err) {
+        deps.logger.error({ err }, 'engine tick failed');
+        await sleep(maxSleep);
+      }
+    }
+  };
   const done = (async () => {
     try {
-      while (!stopped) {
-        try {
-          if (fast) await fast.refresh();
-          const r = await engine.tick();
-          await options.onTick?.();
-          await vacuum.processed(r.events + r.advanced + r.sent);
-          if (!idleTick(r)) continue;
-          const next = await engine.nextDueAt();
-          if (!next) {
-            if (options.untilIdle) return;
-            await sleep(maxSleep);
-            continue;
-          }
-          if (fast) {
-            // Jump a little past the next due moment so each tick moves a batch, not one event: simulated
-            // times may be up to `fastClockQuantumMs` late, which is nothing next to decision times.
-            await fast.advanceTo(new Date(next.getTime() + quantum));
-            continue;
-          }
-          const wait = Math.max(0, next.getTime() - deps.clock.now().getTime());
-          await sleep(Math.min(Math.max(wait, 20), maxSleep));
-        } catch (err) {
-          deps.logger.error({ err }, 'engine tick failed');
-          await sleep(maxSleep);
-        }
-      }
+      const lanes = options.lanes ?? (isSingleConnection(deps.db) ? 1 : 2);
+      await Promise.all(Array.from({ length: Math.max(1, lanes) }, lane));
     } finally {
       // A VACUUM still running on its own connection must end before the caller closes the database.
       await vacuum.settle();
@@ -77,7 +93,7 @@ export function startEngineLoop(
     done,
     async stop() {
       stopped = true;
-      wake?.();
+      for (const wake of [...sleepers]) wake();
       await done;
     },
   };

@@ -10,6 +10,7 @@
  * adds `peer` and `ratios` (our recipients/s over the peer's, per result) to the output.
  *
  *   node --import tsx bench/cascade.ts [--recipients 1000000] [--only pglite,pg1,pg2] [--no-peer] [--batch 5000]
+ *     [--lanes 2]
  *     [--out bench/results/cascade.json]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -45,6 +46,8 @@ const only = arg('only')?.split(',');
 const runs = (name: string) => !only || only.includes(name);
 const withPeer = !args.includes('--no-peer');
 const batch = Number(arg('batch') ?? 5000);
+/** Engine lanes per PostgreSQL worker process (OMNITALK_ENGINE_LANES; the worker's default is 2). */
+const lanes = Number(arg('lanes') ?? process.env.OMNITALK_ENGINE_LANES ?? 2);
 const pgBase = process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || null;
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 // Trial runs write elsewhere, so they do not overwrite the committed results.
@@ -180,7 +183,7 @@ async function runPglite() {
     const peak = sampler.stop();
     const cpu = { worker: cpuSecondsOf(process.pid) - cpu0, machine: machineBusySeconds() - busy0 };
     const c = await counts(database, mailingId);
-    return result('pglite', 1, seconds, c, peak, setupSeconds, cpu);
+    return result('pglite', 1, 1, seconds, c, peak, setupSeconds, cpu);
   } finally {
     await database.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -202,6 +205,7 @@ async function runPostgres(workers: number) {
       LOG_LEVEL: 'warn',
       OMNITALK_SECRET_KEY: 'bench',
       OMNITALK_ENGINE_BATCH: String(batch),
+      OMNITALK_ENGINE_LANES: String(lanes),
     };
     for (let i = 0; i < workers; i++) {
       // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") go to the workers, for profiling.
@@ -229,7 +233,7 @@ async function runPostgres(workers: number) {
     };
     const c = await counts(database, mailingId);
     return {
-      ...result(`postgres`, workers, seconds, c, peak, setupSeconds, cpu),
+      ...result(`postgres`, workers, lanes, seconds, c, peak, setupSeconds, cpu),
       server: await serverSettings(database.db),
     };
   } finally {
@@ -253,6 +257,7 @@ async function runPostgres(workers: number) {
 function result(
   backend: string,
   workers: number,
+  lanesPerWorker: number,
   seconds: number,
   c: { messages: number; done: number },
   peakRss: number,
@@ -262,6 +267,7 @@ function result(
   const r = {
     backend,
     workers,
+    lanesPerWorker,
     recipients: N,
     finished: Number(c.done),
     messages: Number(c.messages),

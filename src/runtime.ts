@@ -18,6 +18,7 @@ export async function openRuntime(
   const database: Database = await openDatabase({
     databaseUrl: config.databaseUrl,
     pgliteDir: config.databaseUrl ? null : path.join(config.dataDir, 'pglite'),
+    ...(config.pgliteSharedBuffers ? { pgliteSharedBuffers: config.pgliteSharedBuffers } : {}),
   });
   if (options.migrate !== false) {
     const ran = await migrate(database.db);

@@ -8,9 +8,20 @@ describe('loadConfig', () => {
     expect(loadConfig({ OMNITALK_ENGINE_LANES: '' }).engineLanes).toBeNull();
   });
 
+  it('reads the embedded database buffer pool size', () => {
+    expect(loadConfig({ OMNITALK_PGLITE_SHARED_BUFFERS: '1GB' }).pgliteSharedBuffers).toBe('1GB');
+    expect(loadConfig({}).pgliteSharedBuffers).toBeNull();
+  });
+
   it('refuses a bad variable by name', () => {
     expect(() => loadConfig({ OMNITALK_ENGINE_LANES: '0' })).toThrow(/OMNITALK_ENGINE_LANES/);
     expect(() => loadConfig({ OMNITALK_ENGINE_LANES: 'two' })).toThrow(/OMNITALK_ENGINE_LANES/);
     expect(() => loadConfig({ OMNITALK_ENGINE_BATCH: '-5' })).toThrow(/OMNITALK_ENGINE_BATCH/);
+    expect(() => loadConfig({ OMNITALK_PGLITE_SHARED_BUFFERS: 'lots' })).toThrow(
+      /OMNITALK_PGLITE_SHARED_BUFFERS/,
+    );
+    expect(() => loadConfig({ OMNITALK_PGLITE_SHARED_BUFFERS: '512' })).toThrow(
+      /OMNITALK_PGLITE_SHARED_BUFFERS/,
+    );
   });
 });

@@ -20,6 +20,11 @@ const envSchema = z.object({
    * 2 on PostgreSQL, 1 on PGlite.
    */
   OMNITALK_ENGINE_LANES: z.coerce.number().int().min(1).max(16).optional(),
+  /** The embedded database's buffer pool (PostgreSQL units); see DEFAULT_PGLITE_BUFFERS. */
+  OMNITALK_PGLITE_SHARED_BUFFERS: z
+    .string()
+    .regex(/^[1-9]\d*(kB|MB|GB)$/, 'a size such as 512MB or 1GB')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -38,6 +43,8 @@ export interface Config {
   engineBatch: number;
   /** Null: the default for the database (see OMNITALK_ENGINE_LANES). */
   engineLanes: number | null;
+  /** Null: DEFAULT_PGLITE_BUFFERS. */
+  pgliteSharedBuffers: string | null;
 }
 
 /** Reads and validates the environment once; a bad variable stops the process with its name. */
@@ -66,5 +73,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     fastClock: e.OMNITALK_FAST_CLOCK === '1',
     engineBatch: e.OMNITALK_ENGINE_BATCH,
     engineLanes: e.OMNITALK_ENGINE_LANES ?? null,
+    pgliteSharedBuffers: e.OMNITALK_PGLITE_SHARED_BUFFERS ?? null,
   };
 }

@@ -9,7 +9,7 @@
  * W1 with BullMQ (bench/peer-bullmq.ts, in a child process so its RSS is its own) with the same N, and
  * adds `peer` and `ratios` (our recipients/s over the peer's, per result) to the output.
  *
- *   node --import tsx bench/cascade.ts [--recipients 1000000] [--only pglite,pg1,pg2] [--no-peer] [--batch 5000]
+ *   node --import tsx bench/cascade.ts [--recipients 1000000] [--only pglite,pg1,pg2] [--no-peer] [--batch N]
  *     [--lanes 2]
  *     [--out bench/results/cascade.json]
  */
@@ -24,6 +24,7 @@ import { createAccount } from '../src/accounts/accounts.ts';
 import { topUp } from '../src/billing/ledger.ts';
 import { channelAdapters } from '../src/channels/registry.ts';
 import { setSandboxSettings } from '../src/channels/sandbox/settings.ts';
+import { defaultEngineBatch } from '../src/config/config.ts';
 import { createGroup } from '../src/contacts/groups.ts';
 import { type Database, openDatabase } from '../src/db/database.ts';
 import { migrate } from '../src/db/migrate.ts';
@@ -45,7 +46,8 @@ const N = Number(arg('recipients') ?? 1_000_000);
 const only = arg('only')?.split(',');
 const runs = (name: string) => !only || only.includes(name);
 const withPeer = !args.includes('--no-peer');
-const batch = Number(arg('batch') ?? 5000);
+/** Rows per engine statement: by default what `omnitalk worker` uses (5000 on PGlite, 2500 on PostgreSQL). */
+const batchArg = arg('batch');
 /** Engine lanes per PostgreSQL worker process (OMNITALK_ENGINE_LANES; the worker's default is 2). */
 const lanes = Number(arg('lanes') ?? process.env.OMNITALK_ENGINE_LANES ?? 2);
 const pgBase = process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || null;
@@ -174,7 +176,7 @@ async function runPglite() {
         clock,
         adapters: channelAdapters(),
         logger: pino({ level: 'warn' }),
-        batchSize: batch,
+        batchSize: Number(batchArg ?? defaultEngineBatch('pglite')),
       },
       { untilIdle: true },
     );
@@ -204,7 +206,7 @@ async function runPostgres(workers: number) {
       OMNITALK_DEMO: '0',
       LOG_LEVEL: 'warn',
       OMNITALK_SECRET_KEY: 'bench',
-      OMNITALK_ENGINE_BATCH: String(batch),
+      OMNITALK_ENGINE_BATCH: batchArg ?? String(defaultEngineBatch('postgres')),
       OMNITALK_ENGINE_LANES: String(lanes),
     };
     for (let i = 0; i < workers; i++) {

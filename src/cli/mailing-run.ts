@@ -3,6 +3,8 @@ import { SingleBar } from 'cli-progress';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { channelAdapters } from '../channels/registry.ts';
+import { defaultEngineBatch } from '../config/config.ts';
+import { isSingleConnection } from '../db/database.ts';
 import type { DB } from '../db/schema.ts';
 import { chatHooks } from '../mailings/engine/chat-hooks.ts';
 import { SharedFastClock } from '../mailings/engine/fast-clock.ts';
@@ -77,7 +79,7 @@ export async function mailingRunCommand(
       clock,
       adapters: channelAdapters(),
       logger: deps.logger,
-      batchSize: 5000,
+      batchSize: defaultEngineBatch(isSingleConnection(deps.db) ? 'pglite' : 'postgres'),
       ...chatHooks(clock),
     },
     {

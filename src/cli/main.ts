@@ -3,7 +3,7 @@ import { createAccount, createApiToken, createUser, requireAccountByName } from 
 import { DEMO_ACCOUNT, ensureDemoAccount } from '../accounts/demo.ts';
 import { topUp } from '../billing/ledger.ts';
 import { channelAdapters } from '../channels/registry.ts';
-import { loadConfig } from '../config/config.ts';
+import { defaultEngineBatch, loadConfig } from '../config/config.ts';
 import { migrate } from '../db/migrate.ts';
 import { buildApp } from '../http/app.ts';
 import type { AppContext } from '../http/context.ts';
@@ -84,7 +84,7 @@ async function runRole(role: Role): Promise<void> {
         clock,
         adapters: channelAdapters(),
         logger: ctx.logger,
-        batchSize: config.engineBatch,
+        batchSize: config.engineBatch ?? defaultEngineBatch(ctx.database.kind),
         ...chatHooks(clock),
       },
       { lanes: config.engineLanes ?? undefined },

@@ -8,6 +8,11 @@ describe('loadConfig', () => {
     expect(loadConfig({ OMNITALK_ENGINE_LANES: '' }).engineLanes).toBeNull();
   });
 
+  it('leaves the engine batch to the database when unset', () => {
+    expect(loadConfig({}).engineBatch).toBeNull();
+    expect(loadConfig({ OMNITALK_ENGINE_BATCH: '700' }).engineBatch).toBe(700);
+  });
+
   it('reads the embedded database buffer pool size', () => {
     expect(loadConfig({ OMNITALK_PGLITE_SHARED_BUFFERS: '1GB' }).pgliteSharedBuffers).toBe('1GB');
     expect(loadConfig({}).pgliteSharedBuffers).toBeNull();

@@ -40,12 +40,14 @@ export interface OpenOptions {
  * PGlite reads and writes every page that misses its buffer pool through Node's file system calls, from
  * JavaScript, one 8 kB page at a time; PostgreSQL's server leaves that to the kernel's page cache. So the
  * embedded database gets a larger pool than PGlite's 128MB. Measured with bench/cascade.ts (W1, 300,000
- * recipients, PGlite, one run each, back to back): 163.9 s with 128MB, 128.2 s with 512MB, 121.1 s with
- * 1GB; peak RSS 525 MB, 954 MB and 1,470 MB (the pool lives in PGlite's WebAssembly memory, and only
- * pages in use are resident). max_wal_size 4GB alone changed nothing (170.5 s). 512MB is the default:
- * most of the gain, at a memory cost a machine running mailings of that size can carry.
+ * recipients, PGlite, one run each): back to back, 149.5 s with 128MB and 116.5 s with 256MB (peak RSS
+ * 573 MB and 661 MB); earlier the same day 128.2 s with 512MB and 121.1 s with 1GB (954 MB, 1,470 MB).
+ * max_wal_size 4GB alone changed nothing (170.5 s). The pool lives in PGlite's WebAssembly memory and
+ * PGlite makes it resident when it starts: an idle, freshly migrated cluster holds 427 MB with 128MB and
+ * 844 MB with 512MB. 256MB is the default: the gain, at a memory cost any install can carry; big
+ * mailings on the embedded database may set more (OMNITALK_PGLITE_SHARED_BUFFERS).
  */
-export const DEFAULT_PGLITE_BUFFERS = '512MB';
+export const DEFAULT_PGLITE_BUFFERS = '256MB';
 
 /**
  * Databases with a single connection (PGlite): work that holds a transaction must pass that transaction

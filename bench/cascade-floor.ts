@@ -16,6 +16,7 @@
  * durable engine cannot do less than this on the same database and machine.
  *
  *   node --import tsx bench/cascade-floor.ts [--recipients 1000000] [--chunk 50000] [--only pglite|pg]
+ *     [--parallel 2] [--machine-only]
  *     [--out bench/results/cascade-floor.json]
  */
 import fs from 'node:fs';
@@ -37,7 +38,11 @@ const arg = (name: string) => {
 };
 const N = Number(arg('recipients') ?? 1_000_000);
 const CHUNK = Number(arg('chunk') ?? 50_000);
+/** Connections the parallel machine floor (PostgreSQL) splits each phase over: one per core by default. */
+const PARALLEL = Number(arg('parallel') ?? os.cpus().length);
 const only = arg('only');
+/** Only the machine floors, not the floor on our tables. */
+const machineOnly = args.includes('--machine-only');
 const pgBase = process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || null;
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const outArg = arg('out');
@@ -165,17 +170,30 @@ async function floor(db: Kysely<DB>) {
  * its recipient to waiting, each receipt an event row written, applied to its message and deleted, each
  * decision a move of the recipient. One statement per phase over every recipient, no claims, no indexes
  * beyond primary keys, message ids chosen so that every join is by primary key.
+ *
+ * With `lanes` > 1 each phase is split into that many id ranges, run side by side on as many connections
+ * (PostgreSQL only; PGlite has one): the floor for a database given several statements at once.
  */
-async function machineFloor(db: Kysely<DB>) {
+async function machineFloor(db: Kysely<DB>, lanes = 1) {
   const phases: Record<string, number> = {};
-  const run = async (name: string, statement: ReturnType<typeof sql>) => {
+  const ranges = Array.from({ length: lanes }, (_, i) => ({
+    lo: Math.floor((N * i) / lanes) + 1,
+    hi: Math.floor((N * (i + 1)) / lanes),
+  }));
+  const run = async (name: string, statement: (lo: number, hi: number) => ReturnType<typeof sql>) => {
     const t0 = performance.now();
-    await statement.execute(db);
+    await Promise.all(
+      ranges.map(({ lo, hi }) =>
+        db.transaction().execute(async (trx) => {
+          await sql`select set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)`.execute(
+            trx,
+          );
+          await statement(lo, hi).execute(trx);
+        }),
+      ),
+    );
     phases[name] = Number(((performance.now() - t0) / 1000).toFixed(2)) + (phases[name] ?? 0);
   };
-  await sql`select set_config('synchronous_commit', 'off', false), set_config('jit', 'off', false)`.execute(
-    db,
-  );
   await sql`drop table if exists floor_r, floor_m, floor_e`.execute(db);
   await sql`create table floor_r (id int8 primary key, phone text not null, state text not null, block_id text not null,
     step int4 not null, due_at timestamptz, message_id int8, end_reason text) with (fillfactor = 50)`.execute(
@@ -190,8 +208,8 @@ async function machineFloor(db: Kysely<DB>) {
   const t0 = performance.now();
   await run(
     'recipients',
-    sql`insert into floor_r (id, phone, state, block_id, step, due_at)
-      select g, '+7900' || lpad(g::text, 7, '0'), 'send', 'viber', 0, now() from generate_series(1, ${N}) g`,
+    (lo, hi) => sql`insert into floor_r (id, phone, state, block_id, step, due_at)
+      select g, '+7900' || lpad(g::text, 7, '0'), 'send', 'viber', 0, now() from generate_series(${lo}::int8, ${hi}::int8) g`,
   );
   // Viber for everyone (message id = recipient id), SMS for the 40% not delivered (message id = N + recipient id).
   for (const [channel, offset, undelivered] of [
@@ -200,27 +218,37 @@ async function machineFloor(db: Kysely<DB>) {
   ] as const) {
     await run(
       `${channel}: send`,
-      sql`insert into floor_m (id, recipient_id, channel, provider_message_id)
-        select r.id + ${offset}, r.id, ${channel}, 'sbx-' || (r.id + ${offset}) from floor_r r where r.state = 'send'`,
+      (lo, hi) => sql`insert into floor_m (id, recipient_id, channel, provider_message_id)
+        select r.id + ${offset}, r.id, ${channel}, 'sbx-' || (r.id + ${offset}) from floor_r r
+        where r.state = 'send' and r.id between ${lo} and ${hi}`,
     );
     await run(
       `${channel}: send`,
-      sql`update floor_r set state = 'waiting', message_id = id + ${offset}, due_at = now() + interval '10 minutes'
-        where state = 'send'`,
+      (
+        lo,
+        hi,
+      ) => sql`update floor_r set state = 'waiting', message_id = id + ${offset}, due_at = now() + interval '10 minutes'
+        where state = 'send' and id between ${lo} and ${hi}`,
     );
     await run(
       `${channel}: events`,
-      sql`insert into floor_e (id, message_id, status)
+      (lo, hi) => sql`insert into floor_e (id, message_id, status)
         select r.message_id, r.message_id, case when ${undelivered} then 'undelivered' else 'delivered' end
-        from floor_r r where r.state = 'waiting'`,
+        from floor_r r where r.state = 'waiting' and r.id between ${lo} and ${hi}`,
     );
     await run(
       `${channel}: events`,
-      sql`update floor_m m set statuses = m.statuses || e.status, final_status = e.status from floor_e e where m.id = e.id`,
+      (
+        lo,
+        hi,
+      ) => sql`update floor_m m set statuses = m.statuses || e.status, final_status = e.status from floor_e e
+        where m.id = e.id and e.id between ${lo + offset} and ${hi + offset}`,
     );
-    await run(`${channel}: events`, sql`delete from floor_e`);
     await run(
-      `${channel}: decide`,
+      `${channel}: events`,
+      (lo, hi) => sql`delete from floor_e where id between ${lo + offset} and ${hi + offset}`,
+    );
+    await run(`${channel}: decide`, (lo, hi) =>
       channel === 'viber'
         ? sql`update floor_r r set
             state = case when m.final_status = 'undelivered' then 'send' else 'done' end,
@@ -228,10 +256,10 @@ async function machineFloor(db: Kysely<DB>) {
             step = case when m.final_status = 'undelivered' then 1 else r.step end,
             due_at = case when m.final_status = 'undelivered' then now() end,
             end_reason = case when m.final_status = 'undelivered' then null else 'finished' end
-          from floor_m m where m.id = r.message_id and r.state = 'waiting'`
+          from floor_m m where m.id = r.message_id and r.state = 'waiting' and r.id between ${lo} and ${hi}`
         : sql`update floor_r r set state = 'done', due_at = null,
             end_reason = case when m.final_status = 'delivered' then 'goal' else 'finished' end
-          from floor_m m where m.id = r.message_id and r.state = 'waiting'`,
+          from floor_m m where m.id = r.message_id and r.state = 'waiting' and r.id between ${lo} and ${hi}`,
     );
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -241,6 +269,7 @@ async function machineFloor(db: Kysely<DB>) {
   await sql`drop table floor_r, floor_m, floor_e`.execute(db);
   return {
     recipients: N,
+    connections: lanes,
     messages: Number(counts.rows[0]!.messages),
     done: Number(counts.rows[0]!.done),
     wallSeconds: Number(seconds.toFixed(2)),
@@ -253,8 +282,10 @@ if (!only || only === 'pglite') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omnitalk-floor-'));
   const database = await openDatabase({ pgliteDir: dir });
   try {
-    results.pglite = await floor(database.db);
-    process.stderr.write(`pglite ${JSON.stringify(results.pglite)}\n`);
+    if (!machineOnly) {
+      results.pglite = await floor(database.db);
+      process.stderr.write(`pglite ${JSON.stringify(results.pglite)}\n`);
+    }
     results.pgliteMachine = await machineFloor(database.db);
     process.stderr.write(`pglite machine ${JSON.stringify(results.pgliteMachine)}\n`);
   } finally {
@@ -266,10 +297,16 @@ if (pgBase && (!only || only === 'pg')) {
   const url = await createScratchDatabase(pgBase);
   const database = await openDatabase({ databaseUrl: url });
   try {
-    results.postgres = await floor(database.db);
-    process.stderr.write(`postgres ${JSON.stringify(results.postgres)}\n`);
+    if (!machineOnly) {
+      results.postgres = await floor(database.db);
+      process.stderr.write(`postgres ${JSON.stringify(results.postgres)}\n`);
+    }
     results.postgresMachine = await machineFloor(database.db);
     process.stderr.write(`postgres machine ${JSON.stringify(results.postgresMachine)}\n`);
+    results.postgresMachineParallel = await machineFloor(database.db, PARALLEL);
+    process.stderr.write(
+      `postgres machine, ${PARALLEL} connections ${JSON.stringify(results.postgresMachineParallel)}\n`,
+    );
     results.server = await serverSettings(database.db);
   } finally {
     await database.close();
@@ -281,6 +318,7 @@ const out = {
   at: new Date().toISOString(),
   machine: { node: process.version, cpus: os.cpus().length, loadAverage: os.loadavg() },
   chunk: CHUNK,
+  parallel: PARALLEL,
   results,
 };
 fs.mkdirSync(path.dirname(outFile), { recursive: true });
